@@ -1,0 +1,105 @@
+//! # relay-workflow
+//!
+//! Build [Relay](https://www.relaypro.com) workflows in Rust and serve them from Heroku
+//! (or anywhere that terminates TLS in front of a plain HTTP port).
+//!
+//! When a trigger fires (a spoken phrase, a button, a timer, an HTTP call), the Relay cloud
+//! opens a WebSocket to your workflow server at the URL you registered, sends events, and
+//! answers the actions your workflow sends. This crate is that server:
+//!
+//! * [`Workflow`]: declare the handlers that run for each event;
+//! * [`Relay`]: the per-session handle with one async method per action
+//!   (`say`, `listen`, `get_var`, …), each awaiting Relay's correlated response;
+//! * [`WorkflowServer`]: maps workflow paths to workflows and keeps Heroku's contract
+//!   (binds `$PORT`, pings under the router's 55 s idle window, drains on SIGTERM);
+//! * [`protocol`]: the wire types, with no I/O; [`urn`]: building and parsing
+//!   `urn:relay-resource:…` names;
+//! * `testing` (feature): a simulated Relay server to drive workflows in `cargo test`.
+//!
+//! ```no_run
+//! use relay_workflow::prelude::*;
+//!
+//! fn hello() -> Workflow {
+//!     Workflow::new()
+//!         .on_start(|relay, start: StartEvent| async move {
+//!             let device = start.trigger.source_uri().ok_or(Error::MissingSourceUri)?.clone();
+//!             relay.start_interaction(&device, "hello").await?;
+//!             Ok(())
+//!         })
+//!         .on_interaction_started(|relay, event: InteractionLifecycleEvent| async move {
+//!             let interaction = event.source_uri;
+//!             relay.say_and_wait(&interaction, "What is your name?").await?;
+//!             let name = relay.listen(&interaction).await?.text;
+//!             relay.say_and_wait(&interaction, format!("Hello {name}!")).await?;
+//!             relay.end_interaction(&interaction).await?;
+//!             Ok(())
+//!         })
+//!         .on_interaction_ended(|relay, _| async move {
+//!             relay.terminate().await?;
+//!             Ok(())
+//!         })
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), relay_workflow::ServeError> {
+//!     relay_workflow::init_logging();
+//!     WorkflowServer::new().workflow("hellopath", hello()).serve().await
+//! }
+//! ```
+//!
+//! ## Feature flags
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `testing` | [`testing`]: the simulated Relay server |
+//! | `tools` | the `relay-sim` command-line simulator |
+//!
+//! ## Environment variables read by [`WorkflowServer::serve`]
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `PORT` | 8080 | port to bind on 0.0.0.0 (Heroku sets it) |
+//! | `RUST_LOG` | `info` | log filter ([`init_logging`]) |
+//! | `PING_INTERVAL_SECS` | 25 | WebSocket ping interval |
+//! | `SHUTDOWN_DEADLINE_SECS` | 25 | time sessions get to finish after SIGTERM/SIGINT |
+//! | `KEEP_AWAKE_URL` | unset | the app's public URL; when set, `/healthz` is requested periodically so an eco dyno does not sleep |
+//! | `KEEP_AWAKE_INTERVAL_SECS` | 1500 | interval of those requests (jittered) |
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+
+pub mod error;
+pub mod protocol;
+pub mod server;
+mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod urn;
+pub mod workflow;
+
+pub use error::{Error, Result};
+pub use server::{ServeError, ServerHandle, WorkflowServer};
+pub use urn::{IntoTarget, Target, Urn, UrnError};
+pub use workflow::{Action, AndWait, BoxError, HandlerResult, ListenAction, Relay, Utterance, Workflow};
+
+/// Everything a workflow file usually needs: `use relay_workflow::prelude::*;`
+pub mod prelude {
+    pub use crate::error::{Error, Result};
+    pub use crate::protocol::events::*;
+    pub use crate::protocol::Lang;
+    pub use crate::server::WorkflowServer;
+    pub use crate::urn::Urn;
+    pub use crate::workflow::{HandlerResult, Relay, Utterance, Workflow};
+}
+
+/// Set up logging to standard output: one line per record, filtered by `RUST_LOG`
+/// (default `info`), without colours when the output is not a terminal (as on Heroku).
+/// Calling it twice is harmless.
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .try_init();
+}
