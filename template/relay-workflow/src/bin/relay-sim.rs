@@ -1,0 +1,638 @@
+//! `relay-sim`: play the Relay cloud against a running workflow server, from the terminal.
+//!
+//! It connects to a workflow URL as Relay would when a trigger fires, sends the start event,
+//! answers every request automatically (the `AutoResponder` of
+//! `relay_workflow::testing`) and prints one line per frame as it happens:
+//!
+//! ```text
+//! $ relay-sim ws://127.0.0.1:8080/hello --say Alice --var greeting=Hi
+//! ← start phrase phrase=hello source_uri=urn:relay-resource:name:device:Bob spillover=""
+//! → start_interaction  name=hello  target=urn:relay-resource:name:device:Bob
+//! …
+//! ✓ stopped (normal) after 7 actions in 0.12 s
+//! ```
+//!
+//! Build it with `cargo run -p relay-workflow --features tools --bin relay-sim -- --help`.
+
+use relay_workflow::testing::{AutoResponder, SimError, SimFrame, Simulator, Transcript, Trigger};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite;
+
+const USAGE: &str = "\
+relay-sim — play the Relay cloud against a workflow server
+
+USAGE:
+    relay-sim <ws-url> [OPTIONS]
+
+    <ws-url> is the workflow's WebSocket URL, e.g. ws://127.0.0.1:8080/hello
+    (plain ws:// only: run it against your local server).
+
+OPTIONS:
+    --device NAME        the device that triggers and talks (default: Bob)
+    --say TEXT           what the device user says at the next listen; repeat for
+                         several listens, in order (afterwards: silence)
+    --var NAME=VALUE     a workflow variable (as a registration arg); repeatable
+    --trigger KIND       phrase | button | http | nfc | timer | other (default: phrase)
+    --phrase TEXT        the phrase of a phrase trigger (default: hello)
+    --arg KEY=VALUE      a trigger arg (for http: one of the posted action args);
+                         repeatable
+    --timeout SECS       give up after this many seconds (default: 30)
+    --json               print the transcript as JSON at the end instead of live lines
+    -h, --help           print this help
+
+Lines: `→` a request the workflow sent, `←` what the simulator (Relay) sent back.
+Exit status: 0 when the workflow terminated (stop event sent), 1 when it did not
+(timeout, connection refused, closed without stop, protocol violation), 2 for bad
+arguments.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("relay-sim: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    ExitCode::from(runtime.block_on(cli(args, &mut out, &mut err)))
+}
+
+/// Write a line, ignoring a closed pipe (`relay-sim … | head`).
+macro_rules! line {
+    ($w:expr, $($fmt:tt)*) => {{
+        let _ = writeln!($w, $($fmt)*);
+    }};
+}
+
+/// The parsed command line.
+#[derive(Debug)]
+struct Options {
+    url: String,
+    device: Option<String>,
+    says: Vec<String>,
+    vars: Vec<(String, String)>,
+    trigger: String,
+    phrase: Option<String>,
+    args: Vec<(String, String)>,
+    timeout: Option<Duration>,
+    json: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+enum Parsed {
+    Help,
+    Run(Box<Options>),
+}
+
+const TRIGGERS: [&str; 6] = ["phrase", "button", "http", "nfc", "timer", "other"];
+
+fn parse(args: Vec<String>) -> Result<Parsed, String> {
+    let mut url = None;
+    let mut opts = Options {
+        url: String::new(),
+        device: None,
+        says: Vec::new(),
+        vars: Vec::new(),
+        trigger: "phrase".into(),
+        phrase: None,
+        args: Vec::new(),
+        timeout: None,
+        json: false,
+    };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(Parsed::Help);
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            if url.is_some() {
+                return Err(format!("unexpected argument {arg:?} (only one URL)"));
+            }
+            url = Some(arg);
+            continue;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        if flag == "--json" {
+            if inline.is_some() {
+                return Err("--json takes no value".into());
+            }
+            opts.json = true;
+            continue;
+        }
+        let known = [
+            "--device",
+            "--say",
+            "--var",
+            "--trigger",
+            "--phrase",
+            "--arg",
+            "--timeout",
+        ];
+        if !known.contains(&flag.as_str()) {
+            return Err(format!("unknown option {flag}"));
+        }
+        let value = match inline.or_else(|| it.next()) {
+            Some(v) => v,
+            None => return Err(format!("{flag} needs a value")),
+        };
+        match flag.as_str() {
+            "--device" if value.is_empty() => return Err("--device needs a non-empty name".into()),
+            "--device" => opts.device = Some(value),
+            "--say" => opts.says.push(value),
+            "--var" => opts.vars.push(pair(&flag, &value)?),
+            "--arg" => opts.args.push(pair(&flag, &value)?),
+            "--phrase" => opts.phrase = Some(value),
+            "--trigger" => {
+                if !TRIGGERS.contains(&value.as_str()) {
+                    return Err(format!(
+                        "--trigger must be one of {}, not {value:?}",
+                        TRIGGERS.join(", ")
+                    ));
+                }
+                opts.trigger = value;
+            }
+            _ => {
+                let secs: f64 = value
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                    .ok_or_else(|| {
+                        format!(
+                            "--timeout needs a number of seconds (0 < SECS ≤ 86400), not {value:?}"
+                        )
+                    })?;
+                opts.timeout = Some(Duration::from_secs_f64(secs));
+            }
+        }
+    }
+    let Some(url) = url else {
+        return Err("missing the workflow URL (e.g. ws://127.0.0.1:8080/hello)".into());
+    };
+    if url.starts_with("wss://") {
+        return Err(format!(
+            "{url}: wss:// is not supported; run relay-sim against the local ws:// server"
+        ));
+    }
+    if !url.starts_with("ws://") {
+        return Err(format!(
+            "{url:?} is not a WebSocket URL; expected ws://host:port/path"
+        ));
+    }
+    if opts.phrase.is_some() && opts.trigger != "phrase" {
+        return Err("--phrase only applies to --trigger phrase".into());
+    }
+    opts.url = url;
+    Ok(Parsed::Run(Box::new(opts)))
+}
+
+fn pair(flag: &str, value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{flag} needs KEY=VALUE, not {value:?}")),
+    }
+}
+
+fn trigger(opts: &Options) -> Trigger {
+    let mut trigger = match opts.trigger.as_str() {
+        "button" => Trigger::button("action_button_single_tap"),
+        "http" => Trigger::http(opts.args.iter().cloned()),
+        "nfc" => Trigger::nfc("sim-tag"),
+        "timer" => Trigger::timer(),
+        "other" => Trigger::other("other"),
+        _ => Trigger::phrase(opts.phrase.as_deref().unwrap_or("hello")),
+    };
+    if let Some(device) = &opts.device {
+        if opts.trigger != "timer" {
+            trigger = trigger.device(device);
+        }
+    }
+    if opts.trigger != "http" {
+        for (k, v) in &opts.args {
+            trigger = trigger.arg(k, v.as_str());
+        }
+    }
+    trigger
+}
+
+/// The whole tool: parse `args`, run, report on `out` (frames, result) and `err` (usage
+/// errors; failures in `--json` mode). Returns the exit status.
+pub async fn cli<O: Write, E: Write>(args: Vec<String>, out: &mut O, err: &mut E) -> u8 {
+    let opts = match parse(args) {
+        Ok(Parsed::Help) => {
+            let _ = out.write_all(USAGE.as_bytes());
+            return 0;
+        }
+        Ok(Parsed::Run(opts)) => opts,
+        Err(message) => {
+            line!(
+                err,
+                "relay-sim: {message}\n\nRun `relay-sim --help` for usage."
+            );
+            return 2;
+        }
+    };
+    let began = Instant::now();
+    let mut responder = AutoResponder::default()
+        .trigger(trigger(&opts))
+        .say_on_listen(opts.says.iter().cloned());
+    if let Some(device) = &opts.device {
+        responder = responder.device(device);
+    }
+    for (name, value) in &opts.vars {
+        responder = responder.var(name, value);
+    }
+    if let Some(t) = opts.timeout {
+        responder = responder.overall_timeout(t);
+    }
+    let (tx, mut frames) = tokio::sync::mpsc::unbounded_channel::<SimFrame>();
+    if !opts.json {
+        responder = responder.observer(move |frame| {
+            let _ = tx.send(frame.clone());
+        });
+    } else {
+        drop(tx);
+    }
+
+    let result = match Simulator::connect(&opts.url).await {
+        Err(e) => Err(e),
+        Ok(sim) => {
+            let run = tokio::spawn(sim.run(responder));
+            let mut printer = Printer::default();
+            while let Some(frame) = frames.recv().await {
+                line!(out, "{}", printer.line(&frame));
+            }
+            match run.await {
+                Ok(result) => result,
+                Err(join) => Err(SimError::Protocol(format!(
+                    "the simulator task failed: {join}"
+                ))),
+            }
+        }
+    };
+    let secs = began.elapsed().as_secs_f64();
+    // Where failures go: beside the live lines, or on stderr when stdout is JSON.
+    let report = |out: &mut O, err: &mut E, text: String| {
+        if opts.json {
+            line!(err, "{text}");
+        } else {
+            line!(out, "{text}");
+        }
+    };
+    match result {
+        Ok(transcript) => {
+            if opts.json {
+                match serde_json::to_string_pretty(&transcript.to_json()) {
+                    Ok(json) => line!(out, "{json}"),
+                    Err(e) => line!(err, "relay-sim: cannot print the transcript: {e}"),
+                }
+            }
+            let (text, code) = summary(&transcript, secs);
+            if code == 0 && !opts.json {
+                line!(out, "{text}");
+            } else if code != 0 {
+                report(out, err, text);
+            }
+            code
+        }
+        Err(e) => {
+            report(out, err, format!("✗ {e}"));
+            if let Some(hint) = hint(&e, &opts.url) {
+                report(out, err, format!("  hint: {hint}"));
+            }
+            1
+        }
+    }
+}
+
+fn summary(t: &Transcript, secs: f64) -> (String, u8) {
+    let n = t.requests.len();
+    let actions = if n == 1 { "action" } else { "actions" };
+    match (&t.stop_reason, &t.close) {
+        (Some(reason), _) => (
+            format!("✓ stopped ({reason}) after {n} {actions} in {secs:.2} s"),
+            0,
+        ),
+        (None, Some((code, reason))) => (
+            format!(
+                "✗ the workflow server closed the connection (close code {code}{}) without \
+                 terminating, after {n} {actions} in {secs:.2} s",
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(", reason {reason:?}")
+                }
+            ),
+            1,
+        ),
+        (None, None) => (
+            format!(
+                "✗ the workflow server dropped the connection without terminating, after {n} \
+                 {actions} in {secs:.2} s"
+            ),
+            1,
+        ),
+    }
+}
+
+fn hint(e: &SimError, url: &str) -> Option<String> {
+    let SimError::Connect { source, .. } = e else {
+        return None;
+    };
+    let authority = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or(url);
+    match source {
+        tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => Some(
+            format!("nothing is listening on {authority}: is the server running? is PORT right?"),
+        ),
+        tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Some(format!(
+            "{authority} did not answer: is the host right, and is it a WebSocket server?"
+        )),
+        tungstenite::Error::Http(resp) => Some(format!(
+            "the server answered HTTP {} instead of upgrading: is the workflow path right?",
+            resp.status()
+        )),
+        tungstenite::Error::Url(_) => Some("expected a URL like ws://127.0.0.1:8080/hello".into()),
+        _ => None,
+    }
+}
+
+/// Turns frames into the one-line form, remembering request ids to name responses.
+#[derive(Default)]
+struct Printer {
+    actions: HashMap<String, String>,
+}
+
+impl Printer {
+    fn line(&mut self, frame: &SimFrame) -> String {
+        match frame {
+            SimFrame::Received(v) => self.received(v),
+            SimFrame::Sent(v) => self.sent(v),
+        }
+    }
+
+    fn received(&mut self, v: &Value) -> String {
+        let Some(obj) = v.as_object() else {
+            return format!("→ ?? {}", short(v));
+        };
+        let kind = obj.get("_type").and_then(Value::as_str).unwrap_or("");
+        let Some(action) = kind
+            .strip_prefix("wf_api_")
+            .and_then(|k| k.strip_suffix("_request"))
+        else {
+            return format!("→ ?? {}", short(v));
+        };
+        if let Some(id) = obj.get("_id").and_then(Value::as_str) {
+            self.actions.insert(id.to_owned(), action.to_owned());
+        }
+        let mut text = format!("→ {action}");
+        let fields = fields(obj, &["_id", "_type", "_target"]);
+        if !fields.is_empty() {
+            text.push_str("  ");
+            text.push_str(&fields);
+        }
+        let targets: Vec<&str> = obj
+            .get("_target")
+            .and_then(|t| t.get("uris"))
+            .and_then(Value::as_array)
+            .map(|uris| uris.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !targets.is_empty() {
+            text.push_str("  target=");
+            text.push_str(&targets.join(","));
+        }
+        text
+    }
+
+    fn sent(&mut self, v: &Value) -> String {
+        let Some(obj) = v.as_object() else {
+            return format!("← raw {}", short(v));
+        };
+        let kind = obj.get("_type").and_then(Value::as_str).unwrap_or("");
+        let id = obj.get("_id").and_then(Value::as_str).unwrap_or("");
+        let action = self.actions.get(id).map(String::as_str).unwrap_or("?");
+        if kind == "wf_api_error_response" {
+            let error = obj.get("error").map(short).unwrap_or_default();
+            return format!("← {action} error {error}");
+        }
+        if kind == "wf_api_progress_event" {
+            return format!("← progress {action} id={id}");
+        }
+        if kind.ends_with("_response") {
+            let fields = fields(obj, &["_id", "_type"]);
+            return if fields.is_empty() {
+                format!("← {action} response (ack)")
+            } else {
+                format!("← {action} response {fields}")
+            };
+        }
+        let Some(name) = kind
+            .strip_prefix("wf_api_")
+            .and_then(|k| k.strip_suffix("_event"))
+        else {
+            return format!("← raw {}", short(v));
+        };
+        if name == "start" {
+            let trigger = obj.get("trigger");
+            let kind = trigger
+                .and_then(|t| t.get("type"))
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            let args = trigger
+                .and_then(|t| t.get("args"))
+                .and_then(Value::as_object)
+                .map(|a| fields(a, &[]))
+                .unwrap_or_default();
+            return format!("← start {kind} {args}").trim_end().to_owned();
+        }
+        let mut text = format!("← {name}");
+        if let Some(t) = obj.get("type").and_then(Value::as_str) {
+            text.push(' ');
+            text.push_str(t);
+        }
+        let fields = fields(obj, &["_type", "type"]);
+        if !fields.is_empty() {
+            text.push(' ');
+            text.push_str(&fields);
+        }
+        text
+    }
+}
+
+/// `k=v` pairs, the most telling keys first.
+fn fields(obj: &Map<String, Value>, skip: &[&str]) -> String {
+    const FIRST: [&str; 8] = [
+        "name",
+        "text",
+        "query",
+        "filename",
+        "phrase",
+        "id",
+        "request_id",
+        "value",
+    ];
+    let mut keys: Vec<&String> = obj.keys().filter(|k| !skip.contains(&k.as_str())).collect();
+    keys.sort_by_key(|k| {
+        (
+            FIRST.iter().position(|f| f == k).unwrap_or(FIRST.len()),
+            k.as_str() == "source_uri",
+        )
+    });
+    keys.iter()
+        .map(|k| format!("{k}={}", show_value(&obj[k.as_str()])))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A value for a `k=v` pair: plain words bare, other strings quoted, the rest as JSON.
+fn show_value(v: &Value) -> String {
+    match v {
+        Value::String(s)
+            if !s.is_empty()
+                && !s
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '"' || c.is_control()) =>
+        {
+            s.clone()
+        }
+        other => short(other),
+    }
+}
+
+fn short(v: &Value) -> String {
+    const MAX: usize = 200;
+    let s = v.to_string();
+    if s.chars().count() <= MAX {
+        s
+    } else {
+        format!("{}…", s.chars().take(MAX).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn parses_everything() {
+        let Ok(Parsed::Run(o)) = parse(args(&[
+            "ws://h:1/p",
+            "--device",
+            "Ann",
+            "--say",
+            "a b",
+            "--say=c",
+            "--var",
+            "g=Hi=x",
+            "--trigger",
+            "http",
+            "--arg",
+            "k=v",
+            "--timeout",
+            "1.5",
+            "--json",
+        ])) else {
+            panic!("did not parse")
+        };
+        assert_eq!(o.url, "ws://h:1/p");
+        assert_eq!(o.device.as_deref(), Some("Ann"));
+        assert_eq!(o.says, ["a b", "c"]);
+        assert_eq!(o.vars, [("g".to_owned(), "Hi=x".to_owned())]);
+        assert_eq!(o.timeout, Some(Duration::from_millis(1500)));
+        assert!(o.json);
+        let t = trigger(&o).to_json();
+        assert_eq!(t["trigger"]["args"]["args"], json!({"k": "v"}));
+        assert_eq!(
+            t["trigger"]["args"]["source_uri"],
+            "urn:relay-resource:name:device:Ann"
+        );
+        assert!(matches!(parse(args(&["--help"])), Ok(Parsed::Help)));
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        for bad in [
+            &[][..],
+            &["ws://h/p", "extra"],
+            &["ws://h/p", "--var", "novalue"],
+            &["ws://h/p", "--var", "=x"],
+            &["ws://h/p", "--trigger", "smoke"],
+            &["ws://h/p", "--timeout", "0"],
+            &["ws://h/p", "--timeout", "soon"],
+            &["ws://h/p", "--device"],
+            &["ws://h/p", "--bogus"],
+            &["ws://h/p", "--json=1"],
+            &["ws://h/p", "--trigger", "button", "--phrase", "x"],
+            &["http://h/p"],
+            &["wss://h/p"],
+        ] {
+            assert!(parse(args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn prints_one_line_per_frame() {
+        let mut p = Printer::default();
+        let say = json!({"_id": "s1", "_type": "wf_api_say_request",
+            "_target": {"uris": ["urn:i"]}, "text": "What is your name?", "lang": "en-US"});
+        assert_eq!(
+            p.line(&SimFrame::Received(say)),
+            "→ say  text=\"What is your name?\" lang=en-US  target=urn:i"
+        );
+        assert_eq!(
+            p.line(&SimFrame::Sent(
+                json!({"_id": "s1", "_type": "wf_api_say_response", "id": "s1"})
+            )),
+            "← say response id=s1"
+        );
+        assert_eq!(
+            p.line(&SimFrame::Sent(
+                json!({"_id": "s1", "_type": "wf_api_error_response", "error": "no"})
+            )),
+            "← say error \"no\""
+        );
+        assert_eq!(
+            p.line(&SimFrame::Sent(json!({"_type": "wf_api_prompt_event", "id": "s1", "type": "stopped", "source_uri": "urn:i"}))),
+            "← prompt stopped id=s1 source_uri=urn:i"
+        );
+        assert_eq!(
+            p.line(&SimFrame::Sent(Trigger::phrase("hello").to_json())),
+            "← start phrase phrase=hello spillover=\"\" source_uri=urn:relay-resource:name:device:Bob"
+        );
+        assert_eq!(
+            p.line(&SimFrame::Received(
+                json!({"_id": "t", "_type": "wf_api_terminate_request"})
+            )),
+            "→ terminate"
+        );
+        assert_eq!(
+            p.line(&SimFrame::Sent(
+                json!({"_id": "t", "_type": "wf_api_terminate_response"})
+            )),
+            "← terminate response (ack)"
+        );
+        assert_eq!(p.line(&SimFrame::Received(json!("junk"))), "→ ?? \"junk\"");
+    }
+}
