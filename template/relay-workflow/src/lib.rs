@@ -79,7 +79,9 @@ pub mod workflow;
 pub use error::{Error, Result};
 pub use server::{ServeError, ServerHandle, WorkflowServer};
 pub use urn::{IntoTarget, Target, Urn, UrnError};
-pub use workflow::{Action, AndWait, BoxError, HandlerResult, ListenAction, Relay, Utterance, Workflow};
+pub use workflow::{
+    Action, AndWait, BoxError, HandlerResult, ListenAction, Relay, Utterance, Workflow,
+};
 
 /// Everything a workflow file usually needs: `use relay_workflow::prelude::*;`
 pub mod prelude {

@@ -12,11 +12,12 @@
 
 use crate::session::{self, SessionContext};
 use crate::workflow::Workflow;
-use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -111,7 +112,7 @@ pub struct WorkflowServer {
     default: Option<Workflow>,
     version: Option<String>,
     ping_interval: Option<Duration>,
-    shutdown_deadline: Option<Duration>,
+    pub(crate) shutdown_deadline: Option<Duration>,
     max_message_size: Option<usize>,
     keep_awake: Option<(String, Duration)>,
 }
@@ -119,7 +120,10 @@ pub struct WorkflowServer {
 impl std::fmt::Debug for WorkflowServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkflowServer")
-            .field("paths", &self.routes.iter().map(|r| &*r.path).collect::<Vec<_>>())
+            .field(
+                "paths",
+                &self.routes.iter().map(|r| &*r.path).collect::<Vec<_>>(),
+            )
             .field("default", &self.default.is_some())
             .finish_non_exhaustive()
     }
@@ -166,7 +170,10 @@ impl WorkflowServer {
         if self.routes.iter().any(|r| *r.path == *normalized) {
             panic!("workflow path {path:?} is registered twice");
         }
-        self.routes.push(Route { path: normalized.into(), workflow });
+        self.routes.push(Route {
+            path: normalized.into(),
+            workflow,
+        });
         self
     }
 
@@ -236,8 +243,12 @@ impl WorkflowServer {
             }
         }
         if self.keep_awake.is_none() {
-            if let Some(url) = std::env::var("KEEP_AWAKE_URL").ok().filter(|u| !u.trim().is_empty()) {
-                let interval = env_secs("KEEP_AWAKE_INTERVAL_SECS", 1)?.unwrap_or(DEFAULT_KEEP_AWAKE_INTERVAL);
+            if let Some(url) = std::env::var("KEEP_AWAKE_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty())
+            {
+                let interval =
+                    env_secs("KEEP_AWAKE_INTERVAL_SECS", 1)?.unwrap_or(DEFAULT_KEEP_AWAKE_INTERVAL);
                 self.keep_awake = Some((url.trim().to_owned(), interval));
             }
         }
@@ -265,7 +276,9 @@ impl WorkflowServer {
         let paths = self.paths();
         let app = Arc::new(App {
             handle: handle.clone(),
-            version: self.version.unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
+            version: self
+                .version
+                .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
             paths: paths.clone(),
             ping_interval: self.ping_interval.unwrap_or(DEFAULT_PING_INTERVAL),
             max_message_size: self.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
@@ -283,10 +296,15 @@ impl WorkflowServer {
         }
         match self.default {
             Some(workflow) => {
-                let route = Arc::new(Route { path: "".into(), workflow });
+                let route = Arc::new(Route {
+                    path: "".into(),
+                    workflow,
+                });
                 router = router.route(
                     "/",
-                    any(move |state, method, headers, ws| endpoint(state, route, method, headers, ws)),
+                    any(move |state, method, headers, ws| {
+                        endpoint(state, route, method, headers, ws)
+                    }),
                 );
             }
             None => router = router.route("/", get(index)),
@@ -303,15 +321,18 @@ impl WorkflowServer {
     /// Read `PORT` (default 8080), bind `0.0.0.0`, and serve until SIGTERM or SIGINT.
     pub async fn serve(self) -> Result<(), ServeError> {
         let port = match std::env::var("PORT") {
-            Ok(value) if !value.trim().is_empty() => value
-                .trim()
-                .parse::<u16>()
-                .map_err(|_| ServeError::Port { value: value.clone() })?,
+            Ok(value) if !value.trim().is_empty() => {
+                value.trim().parse::<u16>().map_err(|_| ServeError::Port {
+                    value: value.clone(),
+                })?
+            }
             _ => DEFAULT_PORT,
         };
         let server = self.apply_env()?;
         let addr = SocketAddr::from(([0, 0, 0, 0], port));
-        let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
         server.serve_with(listener, shutdown_signal()).await
     }
 
@@ -327,7 +348,9 @@ impl WorkflowServer {
         for path in server.paths() {
             info!("workflow at {path}: register wss://<your-app-host>{path} with Relay");
         }
-        let deadline = server.shutdown_deadline.unwrap_or(DEFAULT_SHUTDOWN_DEADLINE);
+        let deadline = server
+            .shutdown_deadline
+            .unwrap_or(DEFAULT_SHUTDOWN_DEADLINE);
         let keep_awake = server.keep_awake.clone();
         let (router, handle) = server.into_parts();
         if let Some((url, interval)) = keep_awake {
@@ -340,9 +363,18 @@ impl WorkflowServer {
         });
         let graceful = handle.shutdown.clone();
         let mut http = tokio::spawn(
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { graceful.cancelled().await })
-                .into_future(),
+            // Small frames each way: without TCP_NODELAY, Nagle's algorithm and delayed ACKs
+            // add about 40 ms to every request/response round trip.
+            axum::serve(
+                listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!("cannot set TCP_NODELAY: {e}");
+                    }
+                }),
+                router,
+            )
+            .with_graceful_shutdown(async move { graceful.cancelled().await })
+            .into_future(),
         );
         tokio::select! {
             result = &mut http => {
@@ -397,11 +429,17 @@ impl ServerHandle {
         if running > 0 {
             info!("shutting down: waiting up to {deadline:?} for {running} running session(s)");
         }
-        if tokio::time::timeout(deadline, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
             let left = self.live_sessions();
             warn!("shutdown deadline reached: closing {left} session(s) with 1001");
             self.force_close.cancel();
-            if tokio::time::timeout(CLOSE_GRACE, self.tracker.wait()).await.is_err() {
+            if tokio::time::timeout(CLOSE_GRACE, self.tracker.wait())
+                .await
+                .is_err()
+            {
                 warn!("{} session(s) did not close in time", self.live_sessions());
             }
         }
@@ -464,7 +502,8 @@ fn upgrade_required(path: &str, headers: &HeaderMap) -> Response {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("<your-app-host>");
-    let local = host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
+    let local =
+        host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
     let mut body = format!(
         "This is a Relay workflow endpoint: it speaks WebSocket, not plain HTTP.\n\
          Relay connects here when the workflow is triggered.\n\n\
@@ -479,7 +518,10 @@ fn upgrade_required(path: &str, headers: &HeaderMap) -> Response {
     }
     (
         StatusCode::UPGRADE_REQUIRED,
-        [(header::UPGRADE, "websocket"), (header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        [
+            (header::UPGRADE, "websocket"),
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+        ],
         body,
     )
         .into_response()
@@ -560,7 +602,11 @@ async fn shutdown_signal() {
 
 fn jittered(interval: Duration) -> Duration {
     let mut b = [0u8; 2];
-    let r = if getrandom::fill(&mut b).is_ok() { u16::from_le_bytes(b) } else { 0 };
+    let r = if getrandom::fill(&mut b).is_ok() {
+        u16::from_le_bytes(b)
+    } else {
+        0
+    };
     // Between 90 % and 100 % of the interval.
     interval.mul_f64(0.9 + 0.1 * f64::from(r) / f64::from(u16::MAX))
 }
@@ -578,7 +624,10 @@ async fn keep_awake_loop(url: String, interval: Duration, shutdown: Cancellation
             return;
         }
     };
-    info!("keep-awake: requesting {target} about every {}s", interval.as_secs());
+    info!(
+        "keep-awake: requesting {target} about every {}s",
+        interval.as_secs()
+    );
     let retry = Duration::from_secs(60).min(interval);
     let mut delay = jittered(interval);
     let mut ok = 0u32;
@@ -589,7 +638,12 @@ async fn keep_awake_loop(url: String, interval: Duration, shutdown: Cancellation
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown.cancelled() => return,
         }
-        match client.get(&target).send().await.and_then(|r| r.error_for_status()) {
+        match client
+            .get(&target)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+        {
             Ok(_) => {
                 if ok == 0 && failed == 0 {
                     info!("keep-awake: first request to {target} succeeded");
@@ -599,7 +653,10 @@ async fn keep_awake_loop(url: String, interval: Duration, shutdown: Cancellation
             }
             Err(e) => {
                 failed += 1;
-                warn!("keep-awake: {target} failed: {e}; retrying in {}s", retry.as_secs());
+                warn!(
+                    "keep-awake: {target} failed: {e}; retrying in {}s",
+                    retry.as_secs()
+                );
                 delay = retry;
             }
         }
@@ -639,7 +696,10 @@ mod tests {
     fn jitter_stays_within_ten_percent() {
         for _ in 0..100 {
             let d = jittered(Duration::from_secs(100));
-            assert!(d >= Duration::from_secs(90) && d <= Duration::from_secs(100), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(90) && d <= Duration::from_secs(100),
+                "{d:?}"
+            );
         }
     }
 }

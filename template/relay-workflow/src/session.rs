@@ -308,7 +308,11 @@ impl Shared {
         let pending = lock(&self.pending).take();
         if let Some(map) = pending {
             for (id, p) in map {
-                debug!(id, action = p.action, "failing pending request: connection closed");
+                debug!(
+                    id,
+                    action = p.action,
+                    "failing pending request: connection closed"
+                );
                 // Dropping the sender makes the call return Error::Closed.
             }
         }
@@ -381,18 +385,31 @@ async fn drive(socket: WebSocket, workflow: Workflow, ctx: &SessionContext, id: 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let stopped = CancellationToken::new();
     let relay = Relay::new(shared.clone());
-    let dispatcher = tokio::spawn(
-        dispatch(workflow, relay, events_rx, stopped.clone()).in_current_span(),
-    );
+    let dispatcher =
+        tokio::spawn(dispatch(workflow, relay, events_rx, stopped.clone()).in_current_span());
     let dispatcher_abort = dispatcher.abort_handle();
 
-    let end = read_loop(stream, &shared, &out_tx, events_tx, ctx, &stopped, &writer_done).await;
+    let end = read_loop(
+        stream,
+        &shared,
+        &out_tx,
+        events_tx,
+        ctx,
+        &stopped,
+        &writer_done,
+    )
+    .await;
     shared.close();
 
     // Handlers still queued run against a closed session: their actions fail at once.
-    if tokio::time::timeout(DRAIN_TIMEOUT, dispatcher).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, dispatcher)
+        .await
+        .is_err()
+    {
         dispatcher_abort.abort();
-        warn!("a handler was still running {DRAIN_TIMEOUT:?} after the connection ended; aborted it");
+        warn!(
+            "a handler was still running {DRAIN_TIMEOUT:?} after the connection ended; aborted it"
+        );
     }
     let _ = tokio::time::timeout(CLOSE_GRACE, out_tx.send(Outgoing::Finish)).await;
     drop(out_tx);
@@ -505,7 +522,10 @@ fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Event
 fn log_event(event: &Event) {
     match event {
         Event::InteractionLifecycle(e) => {
-            info!(event = "interaction_lifecycle", "interaction {} {}", e.kind, e.source_uri)
+            info!(
+                event = "interaction_lifecycle",
+                "interaction {} {}", e.kind, e.source_uri
+            )
         }
         Event::Prompt(e) => info!(event = "prompt", "prompt {} (id {})", e.kind, e.id),
         Event::Speech(e) => info!(event = "speech", "speech for {}", e.request_id),
@@ -617,7 +637,9 @@ mod tests {
         let a = new_id();
         let b = new_id();
         assert_eq!(a.len(), 32);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
     }
 

@@ -62,7 +62,9 @@ impl fmt::Debug for Workflow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<_> = self.handlers.keys().collect();
         names.sort();
-        f.debug_struct("Workflow").field("handlers", &names).finish()
+        f.debug_struct("Workflow")
+            .field("handlers", &names)
+            .finish()
     }
 }
 
@@ -108,7 +110,12 @@ impl Workflow {
         Self::default()
     }
 
-    fn register<E, F, Fut>(mut self, key: &'static str, extract: fn(Event) -> Option<E>, handler: F) -> Self
+    fn register<E, F, Fut>(
+        mut self,
+        key: &'static str,
+        extract: fn(Event) -> Option<E>,
+        handler: F,
+    ) -> Self
     where
         E: Send + 'static,
         F: Fn(Relay, E) -> Fut + Send + Sync + 'static,
@@ -194,7 +201,11 @@ impl Workflow {
     }
 
     /// The handler for `event`, already bound to it, if the workflow has one.
-    pub(crate) fn handler_for(&self, relay: Relay, event: Event) -> Option<BoxFuture<HandlerResult>> {
+    pub(crate) fn handler_for(
+        &self,
+        relay: Relay,
+        event: Event,
+    ) -> Option<BoxFuture<HandlerResult>> {
         let specific = match &event {
             Event::InteractionLifecycle(e) => match e.kind {
                 LifecycleType::Started => Some("interaction_started"),
@@ -275,8 +286,18 @@ impl Relay {
     /// relay.start_interaction(&device, "hello").await?;
     /// # Ok(()) }
     /// ```
-    pub fn start_interaction(&self, target: impl IntoTarget, name: impl Into<String>) -> Action<StartInteraction> {
-        self.request_to(target, StartInteraction { name: name.into(), options: None })
+    pub fn start_interaction(
+        &self,
+        target: impl IntoTarget,
+        name: impl Into<String>,
+    ) -> Action<StartInteraction> {
+        self.request_to(
+            target,
+            StartInteraction {
+                name: name.into(),
+                options: None,
+            },
+        )
     }
 
     /// End an interaction (target: its URN). Relay then sends interaction `ended`.
@@ -287,7 +308,13 @@ impl Relay {
     /// Speak `text` on an interaction; returns the playback id once Relay accepted it.
     /// Use [`say_and_wait`](Self::say_and_wait) to wait until it has been spoken.
     pub fn say(&self, target: impl IntoTarget, text: impl Into<String>) -> Action<Say> {
-        self.request_to(target, Say { text: text.into(), lang: Lang::default() })
+        self.request_to(
+            target,
+            Say {
+                text: text.into(),
+                lang: Lang::default(),
+            },
+        )
     }
 
     /// Speak `text` and wait until the device has finished speaking it
@@ -305,11 +332,20 @@ impl Relay {
     /// Play an audio file (uploaded with `relay audio create`) or a built-in sound such as
     /// `relay-static://emergency`.
     pub fn play(&self, target: impl IntoTarget, filename: impl Into<String>) -> Action<Play> {
-        self.request_to(target, Play { filename: filename.into() })
+        self.request_to(
+            target,
+            Play {
+                filename: filename.into(),
+            },
+        )
     }
 
     /// Play a file and wait until playback stopped.
-    pub fn play_and_wait(&self, target: impl IntoTarget, filename: impl Into<String>) -> AndWait<Play> {
+    pub fn play_and_wait(
+        &self,
+        target: impl IntoTarget,
+        filename: impl Into<String>,
+    ) -> AndWait<Play> {
         self.play(target, filename).and_wait()
     }
 
@@ -341,7 +377,10 @@ impl Relay {
 
     /// Set a workflow variable for the rest of this instance.
     pub fn set_var(&self, name: impl Into<String>, value: impl Into<String>) -> Action<SetVar> {
-        self.request(SetVar { name: name.into(), value: value.into() })
+        self.request(SetVar {
+            name: name.into(),
+            value: value.into(),
+        })
     }
 
     /// Remove a workflow variable.
@@ -357,7 +396,11 @@ impl Relay {
         self.shared.send_unanswered(&id, &Terminate {}).await?;
         match tokio::time::timeout(STOP_WAIT, stop).await {
             Ok(_) => Ok(()), // the stop event, or the connection closed: either way it is over
-            Err(_) => Err(Error::EventTimeout { action: "terminate", event: "stop", after: STOP_WAIT }),
+            Err(_) => Err(Error::EventTimeout {
+                action: "terminate",
+                event: "stop",
+                after: STOP_WAIT,
+            }),
         }
     }
 }
@@ -374,13 +417,26 @@ pub struct Action<R: Request> {
 
 impl<R: Request + fmt::Debug> fmt::Debug for Action<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Action").field("target", &self.target).field("request", &self.request).finish()
+        f.debug_struct("Action")
+            .field("target", &self.target)
+            .field("request", &self.request)
+            .finish()
     }
 }
 
 impl<R: Request> Action<R> {
-    fn new(relay: &Relay, target: Option<std::result::Result<Target, UrnError>>, request: R) -> Self {
-        Action { relay: relay.clone(), target, request, timeout: None, id: None }
+    fn new(
+        relay: &Relay,
+        target: Option<std::result::Result<Target, UrnError>>,
+        request: R,
+    ) -> Self {
+        Action {
+            relay: relay.clone(),
+            target,
+            request,
+            timeout: None,
+            id: None,
+        }
     }
 
     /// Wait this long for Relay's response instead of the action's default.
@@ -403,7 +459,10 @@ impl<R: Request> Action<R> {
         let target = self.target.transpose()?;
         let timeout = self.timeout.unwrap_or_else(|| self.request.timeout());
         let id = self.id.unwrap_or_else(new_id);
-        self.relay.shared.request(&id, target.as_ref(), &self.request, timeout).await
+        self.relay
+            .shared
+            .request(&id, target.as_ref(), &self.request, timeout)
+            .await
     }
 }
 
@@ -440,7 +499,10 @@ impl Playback for Play {}
 impl<R: Playback> Action<R> {
     /// Also wait until the playback has finished (the prompt `stopped` event).
     pub fn and_wait(self) -> AndWait<R> {
-        AndWait { action: self, wait: None }
+        AndWait {
+            action: self,
+            wait: None,
+        }
     }
 }
 
@@ -453,7 +515,10 @@ pub struct AndWait<R: Playback> {
 
 impl<R: Playback> fmt::Debug for AndWait<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AndWait").field("action", &R::ACTION).field("wait", &self.wait).finish()
+        f.debug_struct("AndWait")
+            .field("action", &R::ACTION)
+            .field("wait", &self.wait)
+            .finish()
     }
 }
 
@@ -479,7 +544,11 @@ impl<R: Playback> AndWait<R> {
     }
 
     async fn run(mut self, default_wait: Duration) -> Result<String> {
-        let action_name = if R::ACTION == "say" { "say_and_wait" } else { "play_and_wait" };
+        let action_name = if R::ACTION == "say" {
+            "say_and_wait"
+        } else {
+            "play_and_wait"
+        };
         let wait = self.wait.unwrap_or(default_wait);
         let id = new_id();
         self.action.id = Some(id.clone());
@@ -502,11 +571,20 @@ impl<R: Playback> AndWait<R> {
         };
         match finished {
             Ok(Ok(Event::Prompt(p))) if p.kind == PromptType::Failed => {
-                Err(Error::PlaybackFailed { action: action_name, id: playback })
+                Err(Error::PlaybackFailed {
+                    action: action_name,
+                    id: playback,
+                })
             }
             Ok(Ok(_)) => Ok(playback),
-            Ok(Err(_)) => Err(Error::Closed { action: action_name }),
-            Err(_) => Err(Error::EventTimeout { action: action_name, event: "prompt stopped", after: wait }),
+            Ok(Err(_)) => Err(Error::Closed {
+                action: action_name,
+            }),
+            Err(_) => Err(Error::EventTimeout {
+                action: action_name,
+                event: "prompt stopped",
+                after: wait,
+            }),
         }
     }
 }
@@ -609,9 +687,14 @@ impl ListenAction {
         };
         let shared = &self.relay.shared;
         let wanted = id.clone();
-        let speech = shared.wait_for(move |e| matches!(e, Event::Speech(s) if s.request_id == wanted));
-        let response_wait = self.response_timeout.unwrap_or_else(|| request.response_wait());
-        shared.request(&id, Some(&target), &request, response_wait).await?;
+        let speech =
+            shared.wait_for(move |e| matches!(e, Event::Speech(s) if s.request_id == wanted));
+        let response_wait = self
+            .response_timeout
+            .unwrap_or_else(|| request.response_wait());
+        shared
+            .request(&id, Some(&target), &request, response_wait)
+            .await?;
         let wait = Duration::from_secs(request.timeout) + SPEECH_MARGIN;
         match tokio::time::timeout(wait, speech).await {
             Ok(Ok(Event::Speech(s))) => Ok(Utterance {
@@ -620,7 +703,11 @@ impl ListenAction {
                 lang: s.lang,
             }),
             Ok(Ok(_)) | Ok(Err(_)) => Err(Error::Closed { action: "listen" }),
-            Err(_) => Err(Error::EventTimeout { action: "listen", event: "speech", after: wait }),
+            Err(_) => Err(Error::EventTimeout {
+                action: "listen",
+                event: "speech",
+                after: wait,
+            }),
         }
     }
 }

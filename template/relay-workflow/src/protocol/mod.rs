@@ -203,8 +203,8 @@ mod tests {
     #[test]
     fn analytics_request_name_is_not_an_event() {
         // The action name ends in `_event`; the frame is a request echo, not an event we know.
-        let f = decode_frame(r#"{"_id":"x","_type":"wf_api_log_analytics_event_response"}"#)
-            .unwrap();
+        let f =
+            decode_frame(r#"{"_id":"x","_type":"wf_api_log_analytics_event_response"}"#).unwrap();
         assert!(matches!(f, Incoming::Response { action, .. } if action == "log_analytics_event"));
     }
 
@@ -213,8 +213,14 @@ mod tests {
         assert!(matches!(decode_frame("{nope"), Err(FrameError::NotJson(_))));
         assert!(matches!(decode_frame("[1,2]"), Err(FrameError::NotObject)));
         assert!(matches!(decode_frame("\"s\""), Err(FrameError::NotObject)));
-        assert!(matches!(decode_frame(r#"{"a":1}"#), Err(FrameError::MissingType)));
-        assert!(matches!(decode_frame(r#"{"_type":5}"#), Err(FrameError::MissingType)));
+        assert!(matches!(
+            decode_frame(r#"{"a":1}"#),
+            Err(FrameError::MissingType)
+        ));
+        assert!(matches!(
+            decode_frame(r#"{"_type":5}"#),
+            Err(FrameError::MissingType)
+        ));
         assert!(matches!(
             decode_frame(r#"{"_type":"wf_api_say_response"}"#),
             Err(FrameError::MissingId(_))
@@ -239,8 +245,8 @@ mod tests {
 
     #[test]
     fn encodes_envelope_with_flattened_payload_and_target() {
-        let target = crate::urn::IntoTarget::into_target("urn:relay-resource:name:device:Bob")
-            .unwrap();
+        let target =
+            crate::urn::IntoTarget::into_target("urn:relay-resource:name:device:Bob").unwrap();
         let s = encode_request(
             "01",
             Some(&target),

@@ -191,11 +191,16 @@ mod tests {
     #[test]
     fn exact_payloads() {
         assert_eq!(
-            frame(&Say { text: "Hi".into(), lang: Lang::default() }),
+            frame(&Say {
+                text: "Hi".into(),
+                lang: Lang::default()
+            }),
             json!({"_id":"id1","_type":"wf_api_say_request","text":"Hi","lang":"en-US"})
         );
         assert_eq!(
-            frame(&Play { filename: "relay-static://emergency".into() }),
+            frame(&Play {
+                filename: "relay-static://emergency".into()
+            }),
             json!({"_id":"id1","_type":"wf_api_play_request","filename":"relay-static://emergency"})
         );
         assert_eq!(
@@ -210,7 +215,10 @@ mod tests {
                    "timeout":60,"request_id":"id1"})
         );
         assert_eq!(
-            frame(&SetVar { name: "n".into(), value: "1".into() }),
+            frame(&SetVar {
+                name: "n".into(),
+                value: "1".into()
+            }),
             json!({"_id":"id1","_type":"wf_api_set_var_request","name":"n","value":"1"})
         );
         assert_eq!(
@@ -221,7 +229,10 @@ mod tests {
             frame(&EndInteraction {}),
             json!({"_id":"id1","_type":"wf_api_end_interaction_request"})
         );
-        assert_eq!(frame(&Terminate {}), json!({"_id":"id1","_type":"wf_api_terminate_request"}));
+        assert_eq!(
+            frame(&Terminate {}),
+            json!({"_id":"id1","_type":"wf_api_terminate_request"})
+        );
         assert_eq!(
             frame(&StartInteraction {
                 name: "hello".into(),

@@ -1,0 +1,95 @@
+//! Shared helpers for the SDK's end-to-end tests.
+#![allow(dead_code)]
+
+use relay_workflow::prelude::*;
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// Every log line written by any test in this binary.
+static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Route `tracing` output into a buffer the tests can search.
+pub fn capture_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .try_init();
+    });
+}
+
+/// Wait (bounded) until a captured log line contains `needle`.
+pub async fn wait_for_log(needle: &str) -> String {
+    for _ in 0..100 {
+        let text = String::from_utf8_lossy(
+            &LOGS
+                .get_or_init(Default::default)
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
+        .into_owned();
+        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            return line.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no log line contains {needle:?} within 5 s");
+}
+
+/// The device URN the simulator's default trigger uses.
+pub const BOB: &str = "urn:relay-resource:name:device:Bob";
+/// The interaction URN tests use.
+pub const BOB_HELLO: &str =
+    "urn:relay-resource:name:interaction:hello?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob";
+
+/// The hello workflow of the template, written out here so the SDK's tests stand alone.
+pub fn hello() -> Workflow {
+    Workflow::new()
+        .on_start(|relay, start: StartEvent| async move {
+            let device = start.trigger.source_uri().ok_or(Error::MissingSourceUri)?;
+            relay.start_interaction(device, "hello").await?;
+            Ok(())
+        })
+        .on_interaction_started(|relay, event: InteractionLifecycleEvent| async move {
+            let interaction = event.source_uri;
+            relay
+                .say_and_wait(&interaction, "What is your name?")
+                .await?;
+            let name = relay.listen(&interaction).await?.text;
+            let greeting = relay
+                .get_var("greeting")
+                .await?
+                .unwrap_or_else(|| "Hello".into());
+            let device = interaction.parse_device_name()?;
+            relay
+                .say_and_wait(
+                    &interaction,
+                    format!("{greeting} {name}! You are using {device}."),
+                )
+                .await?;
+            relay.end_interaction(&interaction).await?;
+            Ok(())
+        })
+        .on_interaction_ended(|relay, _| async move {
+            relay.terminate().await?;
+            Ok(())
+        })
+}

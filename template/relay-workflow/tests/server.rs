@@ -1,0 +1,306 @@
+//! The HTTP side of the server and its Heroku contract, over real sockets on 127.0.0.1.
+#![cfg(feature = "testing")]
+
+mod common;
+
+use common::*;
+use relay_workflow::testing::{AutoResponder, Simulator, TestServer, Trigger};
+use relay_workflow::WorkflowServer;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn hello_server() -> TestServer {
+    capture_logs();
+    TestServer::start(
+        WorkflowServer::new()
+            .version("9.9.9")
+            .workflow("hellopath", hello()),
+    )
+    .await
+}
+
+async fn health(server: &TestServer) -> Value {
+    let text = reqwest::get(server.http_url("healthz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Poll the health route (bounded) until the live session count is `n`.
+async fn wait_for_sessions(server: &TestServer, n: u64) {
+    for _ in 0..100 {
+        if health(server).await["sessions"] == json!(n) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("session count never reached {n}");
+}
+
+#[tokio::test]
+async fn a_browser_get_gets_426_naming_the_wss_url() {
+    let server = hello_server().await;
+    let resp = reqwest::get(server.http_url("hellopath")).await.unwrap();
+    assert_eq!(resp.status(), 426);
+    assert_eq!(resp.headers()["upgrade"], "websocket");
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("Relay workflow endpoint"), "{body}");
+    assert!(
+        body.contains(&format!("wss://{}/hellopath", server.addr())),
+        "{body}"
+    );
+    // Trailing slash and query string reach the same workflow.
+    let resp = reqwest::get(server.http_url("hellopath/?x=1"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 426);
+    let resp = reqwest::Client::new()
+        .post(server.http_url("hellopath"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_before_any_upgrade() {
+    let server = hello_server().await;
+    let resp = reqwest::get(server.http_url("nope")).await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(resp.text().await.unwrap().contains("/hellopath"));
+    let err = Simulator::connect(&server.url("nope")).await.unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    // Without a default workflow the root is an index page, and not a WebSocket endpoint.
+    let resp = reqwest::get(server.http_url("")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(Simulator::connect(&server.url("")).await.is_err());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_reports_version_paths_and_live_sessions() {
+    let server = hello_server().await;
+    let h = health(&server).await;
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["version"], "9.9.9");
+    assert_eq!(h["workflows"], json!(["/hellopath"]));
+    assert_eq!(h["sessions"], 0);
+    let mut sim = Simulator::connect(&server.url("hellopath")).await.unwrap();
+    wait_for_sessions(&server, 1).await;
+    sim.start(Trigger::phrase("hello")).await.unwrap();
+    sim.expect("start_interaction").await.unwrap();
+    sim.close().await.unwrap();
+    wait_for_sessions(&server, 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_default_workflow_serves_the_root_path() {
+    capture_logs();
+    let server = TestServer::start(WorkflowServer::new().default_workflow(hello())).await;
+    let sim = Simulator::connect(&server.url("")).await.unwrap();
+    let t = sim
+        .run(AutoResponder::default().say_on_listen(["Root"]))
+        .await
+        .unwrap();
+    assert_eq!(t.said()[1], "Hello Root! You are using Bob.");
+    assert_eq!(
+        reqwest::get(server.http_url("")).await.unwrap().status(),
+        426
+    );
+    assert_eq!(
+        reqwest::get(server.http_url("other"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    server.shutdown().await;
+}
+
+/// Open a WebSocket by hand and then never read or answer anything: a dead peer.
+async fn silent_peer(server: &TestServer, path: &str) -> tokio::net::TcpStream {
+    let mut tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let request = format!(
+        "GET /{path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addr()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            tcp.read(&mut byte).await.unwrap(),
+            1,
+            "connection closed during handshake"
+        );
+        head.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
+    tcp
+}
+
+#[tokio::test]
+async fn pings_keep_a_live_peer_and_drop_a_dead_one() {
+    capture_logs();
+    let server = TestServer::start(
+        WorkflowServer::new()
+            .ping_interval(Duration::from_millis(200))
+            .workflow("p", hello()),
+    )
+    .await;
+    // A live peer (the simulator answers pings) stays connected over many intervals.
+    let mut live = Simulator::connect(&server.url("p")).await.unwrap();
+    live.start(Trigger::phrase("hello")).await.unwrap();
+    let r = live.expect("start_interaction").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    live.ack(&r).await.unwrap();
+    // A dead peer is closed after a missed pong.
+    let mut dead = silent_peer(&server, "p").await;
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), dead.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the dead peer was not dropped within 5 s"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        seen.first(),
+        Some(&0x89),
+        "the first frame the server sent is a ping"
+    );
+    wait_for_log("no pong within 200ms; closing the connection").await;
+    // The live session is still there.
+    live.interaction("started", BOB_HELLO).await.unwrap();
+    live.expect("say").await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn keep_awake_requests_the_health_route_periodically() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    capture_logs();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().route(
+        "/healthz",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { "ok" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = TestServer::start(
+        WorkflowServer::new()
+            .workflow("k", hello())
+            .keep_awake(target, Duration::from_millis(300)),
+    )
+    .await;
+    for _ in 0..100 {
+        if hits.load(Ordering::SeqCst) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        hits.load(Ordering::SeqCst) >= 2,
+        "keep-awake did not request /healthz twice in 5 s"
+    );
+    wait_for_log("keep-awake: first request to").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_running_session_finish_and_refuses_new_ones() {
+    capture_logs();
+    let mut server = TestServer::start(
+        WorkflowServer::new()
+            .shutdown_deadline(Duration::from_secs(20))
+            .workflow("s", hello()),
+    )
+    .await;
+    let addr = server.addr();
+    let url = server.url("s");
+    let mut sim = Simulator::connect(&url).await.unwrap();
+    sim.start(Trigger::phrase("hello")).await.unwrap();
+    let r = sim.expect("start_interaction").await.unwrap();
+    sim.ack(&r).await.unwrap();
+    sim.interaction("started", BOB_HELLO).await.unwrap();
+    let say = sim.expect("say").await.unwrap();
+    sim.respond(&say, json!({"id": say.id})).await.unwrap();
+    sim.prompt(&say.id, "stopped", BOB_HELLO).await.unwrap();
+    let listen = sim.expect("listen").await.unwrap();
+
+    let began = Instant::now();
+    server.begin_shutdown();
+    // New connections are refused once the listener is gone.
+    let mut refused = false;
+    for _ in 0..40 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        refused,
+        "a new connection was still accepted after the shutdown began"
+    );
+
+    // The running session carries on to its natural end.
+    sim.ack(&listen).await.unwrap();
+    sim.speech(&listen.id, "Late", BOB_HELLO).await.unwrap();
+    let get = sim.expect("get_var").await.unwrap();
+    sim.respond(&get, json!({})).await.unwrap();
+    let t = sim.run(AutoResponder::default()).await.unwrap();
+    assert_eq!(t.actions(), ["say", "end_interaction", "terminate"]);
+    assert_eq!(t.said(), ["Hello Late! You are using Bob."]);
+    server.finished().await.unwrap();
+    assert!(
+        began.elapsed() < Duration::from_secs(15),
+        "drain took {:?}",
+        began.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn at_the_deadline_remaining_sessions_are_closed_with_1001() {
+    capture_logs();
+    let mut server = TestServer::start(
+        WorkflowServer::new()
+            .shutdown_deadline(Duration::from_secs(1))
+            .workflow("d", hello()),
+    )
+    .await;
+    let mut sim = Simulator::connect(&server.url("d")).await.unwrap();
+    sim.start(Trigger::phrase("hello")).await.unwrap();
+    sim.expect("start_interaction").await.unwrap(); // left unanswered: the session is parked
+    let began = Instant::now();
+    server.begin_shutdown();
+    let close = sim
+        .with_timeout(Duration::from_secs(10))
+        .expect_close()
+        .await
+        .unwrap();
+    assert_eq!(close.map(|(code, _)| code), Some(1001));
+    server.finished().await.unwrap();
+    assert!(
+        began.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        began.elapsed()
+    );
+    wait_for_log("shutdown deadline reached: closing 1 session(s) with 1001").await;
+}

@@ -1,0 +1,192 @@
+//! The real binary as Heroku runs it: `PORT` from the environment, SIGTERM to stop.
+
+use relay_workflow::testing::{AutoResponder, Simulator};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const INTERACTION: &str =
+    "urn:relay-resource:name:interaction:hello?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob";
+
+/// The server process; killed on drop so a failing test leaves nothing running.
+struct Server {
+    child: Child,
+    port: u16,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_relay-samples"));
+        cmd.env("PORT", "0")
+            .env("RUST_LOG", "info")
+            .env_remove("KEEP_AWAKE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start relay-samples");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            port: 0,
+            lines,
+        };
+        let line = server.wait_for_line("listening on 0.0.0.0:");
+        server.port = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .expect("port");
+        server
+    }
+
+    fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("the server never logged {needle:?}");
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/hellopath", self.port)
+    }
+
+    fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Wait (bounded) for the process to exit; returns its status and how long it took.
+    fn wait_exit(&mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
+        let began = Instant::now();
+        while began.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status, began.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the server did not exit within {limit:?}");
+    }
+}
+
+#[tokio::test]
+async fn serves_hello_on_the_port_from_the_environment_and_exits_on_sigterm() {
+    let mut server = Server::start(&[]);
+    let sim = Simulator::connect(&server.url()).await.unwrap();
+    let t = sim
+        .run(AutoResponder::default().say_on_listen(["Eve"]))
+        .await
+        .unwrap();
+    assert_eq!(t.said()[1], "Hello Eve! You are using Bob.");
+    server.wait_for_line("session ended");
+    server.sigterm();
+    let (status, _) = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_running_session_finish_and_refuses_new_connections() {
+    let mut server = Server::start(&[("SHUTDOWN_DEADLINE_SECS", "20")]);
+    let mut sim = Simulator::connect(&server.url()).await.unwrap();
+    sim.start(relay_workflow::testing::Trigger::phrase("hello"))
+        .await
+        .unwrap();
+    let r = sim.expect("start_interaction").await.unwrap();
+    sim.ack(&r).await.unwrap();
+    sim.interaction("started", INTERACTION).await.unwrap();
+    let say = sim.expect("say").await.unwrap();
+    sim.respond(&say, json!({"id": say.id})).await.unwrap();
+    sim.prompt(&say.id, "stopped", INTERACTION).await.unwrap();
+    let listen = sim.expect("listen").await.unwrap();
+
+    server.sigterm();
+    server.wait_for_line("SIGTERM received");
+    let mut refused = false;
+    for _ in 0..40 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .is_err()
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "new connections were still accepted after SIGTERM");
+
+    sim.ack(&listen).await.unwrap();
+    sim.speech(&listen.id, "Finn", INTERACTION).await.unwrap();
+    let get = sim.expect("get_var").await.unwrap();
+    sim.respond(&get, json!({})).await.unwrap();
+    let t = sim.run(AutoResponder::default()).await.unwrap();
+    assert_eq!(t.said(), ["Hello Finn! You are using Bob."]);
+    let (status, took) = server.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn sigterm_closes_a_stuck_session_with_1001_before_the_deadline() {
+    let mut server = Server::start(&[("SHUTDOWN_DEADLINE_SECS", "2")]);
+    let mut sim = Simulator::connect(&server.url()).await.unwrap();
+    sim.start(relay_workflow::testing::Trigger::phrase("hello"))
+        .await
+        .unwrap();
+    sim.expect("start_interaction").await.unwrap(); // never answered
+    let began = Instant::now();
+    server.sigterm();
+    let close = sim
+        .with_timeout(Duration::from_secs(10))
+        .expect_close()
+        .await
+        .unwrap();
+    assert_eq!(close.map(|(code, _)| code), Some(1001));
+    let (status, _) = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(
+        began.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        began.elapsed()
+    );
+}
+
+#[test]
+fn a_bad_port_is_a_clear_error_naming_the_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_relay-samples"))
+        .env("PORT", "eighty")
+        .output()
+        .expect("run relay-samples");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PORT must be a port number between 0 and 65535, but it is \"eighty\""),
+        "{stderr}"
+    );
+}
