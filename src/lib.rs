@@ -14,3 +14,8 @@ pub fn app() -> WorkflowServer {
         .version(env!("CARGO_PKG_VERSION"))
         .workflow("hellopath", workflows::hello::workflow())
 }
+
+/// The Rust examples of this repository's README, compiled by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -13,3 +13,8 @@ pub fn app() -> WorkflowServer {
         .version(env!("CARGO_PKG_VERSION"))
         .workflow(HELLO_PATH, workflows::hello::workflow())
 }
+
+/// The Rust examples of this app's README, compiled by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
