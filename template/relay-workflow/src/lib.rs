@@ -53,6 +53,7 @@
 //! |---|---|
 //! | `testing` | [`testing`]: the simulated Relay server |
 //! | `tools` | the `relay-sim` command-line simulator |
+//! | `api` | [`api`]: the Relay HTTP API client (trigger a workflow over HTTP, read a device) |
 //!
 //! ## Environment variables read by [`WorkflowServer::serve`]
 //!
@@ -67,6 +68,8 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+#[cfg(feature = "api")]
+pub mod api;
 pub mod error;
 pub mod protocol;
 pub mod server;
