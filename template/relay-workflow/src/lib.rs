@@ -15,6 +15,8 @@
 //! * [`protocol`]: the wire types, with no I/O; [`urn`]: building and parsing
 //!   `urn:relay-resource:…` names;
 //! * `testing` (feature): a simulated Relay server to drive workflows in `cargo test`.
+//! * `api` (feature): the Relay HTTP API client, to trigger another workflow over HTTP or
+//!   read a device's details from a workflow (an example server is in the module's docs).
 //!
 //! ```no_run
 //! use relay_workflow::prelude::*;
