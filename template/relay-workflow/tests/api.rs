@@ -66,6 +66,8 @@ fn decode(s: &str) -> String {
 struct Script {
     token: Mutex<VecDeque<(u16, String)>>,
     api: Mutex<VecDeque<(u16, String)>>,
+    /// API requests bearing this access token get 401 without using the script.
+    reject: Mutex<Option<String>>,
     seen: Mutex<Vec<Seen>>,
 }
 
@@ -140,6 +142,17 @@ async fn record(
         .map(|q| url_form(q.as_bytes()))
         .unwrap_or_default();
     let path = uri.path().to_owned();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let is_token = path == "/oauth2/token";
+    let rejected = script
+        .reject
+        .lock()
+        .unwrap()
+        .as_ref()
+        .is_some_and(|t| bearer == Some(format!("Bearer {t}")));
     script.seen.lock().unwrap().push(Seen {
         method,
         path: path.clone(),
@@ -147,11 +160,14 @@ async fn record(
         headers,
         body,
     });
-    let queue = if path == "/oauth2/token" {
-        &script.token
-    } else {
-        &script.api
-    };
+    if rejected && !is_token {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("content-type", "application/json")],
+            r#"{"error":"expired"}"#.to_owned(),
+        );
+    }
+    let queue = if is_token { &script.token } else { &script.api };
     let (status, body) = queue
         .lock()
         .unwrap()
@@ -328,6 +344,90 @@ async fn a_401_refreshes_once_and_retries_once() {
     fake.api(200, "{}");
     trigger(&api).await.unwrap();
     assert_trigger_request(&fake.seen()[4], ACCESS_2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_share_one_token_request_and_one_refresh() {
+    let fake = Fake::start().await;
+    fake.token(200, token_ok(ACCESS_1))
+        .token(200, token_ok(ACCESS_2))
+        .token(200, token_ok("a-third-token-is-a-bug"));
+    for _ in 0..8 {
+        fake.api(200, "{}");
+    }
+    let api = Arc::new(fake.client());
+    // Four calls at once with no token yet: one token request.
+    let calls: Vec<_> = (0..4)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move { api.fetch_device(&format!("d{i}")).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    let tokens = |f: &Fake| {
+        f.seen()
+            .iter()
+            .filter(|s| s.path == "/oauth2/token")
+            .count()
+    };
+    assert_eq!(tokens(&fake), 1);
+    // The token expires: four calls at once all meet a 401, and one refresh serves them all.
+    *fake.script.reject.lock().unwrap() = Some(ACCESS_1.to_owned());
+    let calls: Vec<_> = (0..4)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move { api.fetch_device(&format!("e{i}")).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    assert_eq!(tokens(&fake), 2, "{:#?}", fake.seen());
+    let last = fake.seen();
+    let last = last.last().unwrap();
+    assert_eq!(
+        last.header("authorization").map(str::to_owned),
+        Some(format!("Bearer {ACCESS_2}"))
+    );
+}
+
+#[tokio::test]
+async fn an_announced_expiry_is_respected() {
+    let fake = Fake::start().await;
+    // Expires in 1 s, within the 30 s safety margin: every call needs a new token.
+    fake.token(
+        200,
+        json!({"access_token": ACCESS_1, "expires_in": 1}).to_string(),
+    )
+    .token(
+        200,
+        json!({"access_token": ACCESS_2, "expires_in": "3600"}).to_string(),
+    )
+    .api(200, "{}")
+    .api(200, "{}")
+    .api(200, "{}");
+    let api = fake.client();
+    for i in 0..3 {
+        api.fetch_device(&format!("d{i}")).await.unwrap();
+    }
+    let seen = fake.seen();
+    let paths: Vec<_> = seen.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/oauth2/token",
+            "/relaypro/api/v1/device/d0",
+            "/oauth2/token",
+            "/relaypro/api/v1/device/d1",
+            "/relaypro/api/v1/device/d2",
+        ]
+    );
+    assert_eq!(
+        seen[4].header("authorization").map(str::to_owned),
+        Some(format!("Bearer {ACCESS_2}"))
+    );
 }
 
 #[tokio::test]
