@@ -55,7 +55,7 @@
 //! |---|---|
 //! | `testing` | [`testing`]: the simulated Relay server |
 //! | `tools` | the `relay-sim` command-line simulator |
-//! | `api` | [`api`]: the Relay HTTP API client (trigger a workflow over HTTP, read a device) |
+//! | `api` | the `api` module: the Relay HTTP API client (trigger a workflow over HTTP, read a device) |
 //!
 //! ## Environment variables read by [`WorkflowServer::serve`]
 //!
