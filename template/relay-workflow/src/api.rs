@@ -65,14 +65,15 @@
 //!   only works with the client it was issued to. `relay env` prints it as `auth_sdk_id`.
 //!
 //! No `user_id` is sent unless you set one with [`RelayApiBuilder::user_id`]: only the
-//! JavaScript SDK adds it (after an extra `/oauth2/validate` round trip), the other four SDKs
-//! and the CLI's own trigger call do not, and the access token already names the user.
+//! JavaScript SDK adds it (after an extra `/oauth2/validate` round trip on the legacy auth
+//! host, which Keycloak does not have); the other four SDKs send `subscriber_id` alone, and
+//! the access token already names the user.
 //!
 //! ## Environment variables read by [`RelayApi::from_env`]
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `RELAY_SUBSCRIBER_ID` | required | the account's subscriber id (`relay whoami`) |
+//! | `RELAY_SUBSCRIBER_ID` | required | the account's subscriber id (`relay subscriber:get`) |
 //! | `RELAY_API_KEY` | required | the SDK API key: a refresh token from `relay token generate` |
 //! | `RELAY_AUTH_SDK_CLIENT_ID` | required | the client id the key was issued to (`relay env`, `auth_sdk_id`) |
 //! | `RELAY_ENV` | `pro` | `pro` or `qa`: picks the default hosts |
@@ -258,7 +259,7 @@ pub struct RelayApiBuilder {
 }
 
 impl RelayApiBuilder {
-    /// The account's subscriber id (`relay whoami` shows it). Required.
+    /// The account's subscriber id (`relay subscriber:get` shows it). Required.
     pub fn subscriber_id(mut self, id: impl Into<String>) -> Self {
         self.subscriber_id = Some(id.into());
         self
@@ -314,7 +315,7 @@ impl RelayApiBuilder {
             self.subscriber_id,
             "subscriber id",
             "RELAY_SUBSCRIBER_ID",
-            "`relay whoami` shows it",
+            "`relay subscriber:get` shows it",
         )?;
         let api_key = match self.api_key {
             Some(key) if !key.0.trim().is_empty() => key,
