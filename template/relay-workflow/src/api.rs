@@ -65,9 +65,9 @@
 //!   only works with the client it was issued to. `relay env` prints it as `auth_sdk_id`.
 //!
 //! No `user_id` is sent unless you set one with [`RelayApiBuilder::user_id`]: only the
-//! JavaScript SDK adds it (after an extra `/oauth2/validate` round trip on the legacy auth
-//! host, which Keycloak does not have); the other four SDKs send `subscriber_id` alone, and
-//! the access token already names the user.
+//! JavaScript SDK adds it (after an extra `/oauth2/validate` round trip to the legacy auth
+//! host); the other four SDKs send `subscriber_id` alone, and the access token already names
+//! the user.
 //!
 //! ## Environment variables read by [`RelayApi::from_env`]
 //!
