@@ -15,6 +15,8 @@
 //! * [`protocol`]: the wire types, with no I/O; [`urn`]: building and parsing
 //!   `urn:relay-resource:…` names;
 //! * `testing` (feature): a simulated Relay server to drive workflows in `cargo test`.
+//! * `api` (feature): the Relay HTTP API client, to trigger another workflow over HTTP or
+//!   read a device's details from a workflow (an example server is in the module's docs).
 //!
 //! ```no_run
 //! use relay_workflow::prelude::*;
@@ -53,6 +55,7 @@
 //! |---|---|
 //! | `testing` | [`testing`]: the simulated Relay server |
 //! | `tools` | the `relay-sim` command-line simulator |
+//! | `api` | the `api` module: the Relay HTTP API client (trigger a workflow over HTTP, read a device) |
 //!
 //! ## Environment variables read by [`WorkflowServer::serve`]
 //!
@@ -67,6 +70,8 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+#[cfg(feature = "api")]
+pub mod api;
 pub mod error;
 pub mod protocol;
 pub mod server;
