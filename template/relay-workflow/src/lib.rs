@@ -52,7 +52,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `testing` | [`testing`]: the simulated Relay server |
-//! | `tools` | the `relay-sim` command-line simulator |
+//! | `tools` | the `relay-sim` command-line simulator and the `relay-doctor` deploy checker (rustls with ring) |
 //!
 //! ## Environment variables read by [`WorkflowServer::serve`]
 //!
