@@ -753,3 +753,90 @@ pub fn print(report: &Report, out: &mut impl std::io::Write) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str, secs: u64) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: body.to_owned(),
+            first_byte: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn a_slow_first_answer_is_a_waking_dyno() {
+        let quick = answers_check(&answer(200, "{}", 0));
+        assert_eq!(quick.status, Status::Pass);
+        let slow = answers_check(&answer(200, "{}", 12));
+        assert_eq!(slow.status, Status::Warn);
+        assert!(
+            slow.summary
+                .ends_with("took 12 s, probably a sleeping eco dyno waking up"),
+            "{}",
+            slow.summary
+        );
+        assert!(slow.fix.contains("KEEP_AWAKE_URL"));
+        let router = answers_check(&answer(503, "<html>Application error</html>", 0));
+        assert_eq!(router.status, Status::Fail);
+        assert!(router.why.contains("H14"));
+    }
+
+    #[test]
+    fn healthz_is_read_for_the_path() {
+        let ok = answer(200, r#"{"status":"ok","workflows":["/a","/b"]}"#, 0);
+        let w = health_workflows(&ok);
+        assert_eq!(w.as_deref(), Some(&["/a".to_owned(), "/b".to_owned()][..]));
+        assert_eq!(health_check(&ok, w.as_deref(), "/b").status, Status::Pass);
+        let missing = health_check(&ok, w.as_deref(), "/c");
+        assert_eq!(missing.status, Status::Fail);
+        assert_eq!(
+            missing.summary,
+            "/healthz: status ok, workflows /a, /b; /c is not among them"
+        );
+        let draining = answer(200, r#"{"status":"shutting down","workflows":["/a"]}"#, 0);
+        let w = health_workflows(&draining);
+        assert_eq!(
+            health_check(&draining, w.as_deref(), "/a").status,
+            Status::Warn
+        );
+        let other = answer(200, "OK", 0);
+        assert_eq!(health_workflows(&other), None);
+        assert_eq!(health_check(&other, None, "/a").status, Status::Warn);
+        assert_eq!(health_workflows(&answer(404, "{}", 0)), None);
+    }
+
+    #[test]
+    fn schemes() {
+        let p = parse_url("https://h.example").expect("url");
+        let c = scheme_check("https://h.example", &p, "wss://h.example/x");
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(
+            c.summary,
+            "register wss://h.example/x with Relay (wss://, not https://)"
+        );
+        let p = parse_url("ws://localhost:8080").expect("url");
+        let c = scheme_check("ws://localhost:8080", &p, "wss://localhost:8080/x");
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.fix.contains("cargo sim"));
+    }
+
+    #[test]
+    fn handshake_failures_without_a_certificate_verdict() {
+        let c = tls_failure("h.example", "received fatal alert: HandshakeFailure", None);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.summary.contains("HandshakeFailure"));
+        let c = tls_failure(
+            "h.example",
+            "x",
+            Some(net::Refusal {
+                leaf: rustls::pki_types::CertificateDer::from(vec![0u8]),
+                error: rustls::Error::InvalidCertificate(CertificateError::NotValidYet),
+            }),
+        );
+        assert_eq!(c.summary, "the certificate of h.example is not valid yet");
+    }
+}
