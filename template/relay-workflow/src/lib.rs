@@ -54,7 +54,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `testing` | [`testing`]: the simulated Relay server |
-//! | `tools` | the `relay-sim` command-line simulator |
+//! | `tools` | the `relay-sim` command-line simulator and the `relay-doctor` deploy checker (rustls with ring) |
 //! | `api` | the `api` module: the Relay HTTP API client (trigger a workflow over HTTP, read a device) |
 //!
 //! ## Environment variables read by [`WorkflowServer::serve`]

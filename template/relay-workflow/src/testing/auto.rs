@@ -196,6 +196,50 @@ impl AutoResponder {
         self
     }
 
+    /// Seed or change a workflow variable while a conversation runs (the `&mut` form of
+    /// [`var`](Self::var), for tools that drive [`answer`](Self::answer) themselves).
+    pub fn put_var(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// Queue what the device user says at the next `listen` (the `&mut` form of
+    /// [`say_on_listen`](Self::say_on_listen)).
+    pub fn push_listen_text(&mut self, text: &str) {
+        self.listen_texts.push_back(text.to_owned());
+    }
+
+    /// Answer one request on `sim` as [`Simulator::run`] would (custom handlers first, then
+    /// the defaults, follow-up events included), for tools that read the requests
+    /// themselves with [`Simulator::next_request`]. Returns `true` when the answer ended the
+    /// conversation: after a `terminate`, the stop event and a close frame were sent; wait
+    /// for the server's close with [`Simulator::expect_close`]. A connection that is gone
+    /// mid-answer is not an error here: the next read reports how it ended.
+    pub async fn answer(
+        &mut self,
+        sim: &mut Simulator,
+        req: &ReceivedRequest,
+    ) -> Result<bool, SimError> {
+        let mut closing = false;
+        for step in self.plan(req) {
+            let sent = match step {
+                Step::Respond(payload) => sim.respond(req, payload).await,
+                Step::Error(message) => sim.fail(req, &message).await,
+                Step::Event(name, fields) => sim.send_event(name, fields).await,
+                Step::Stop(reason) => sim.stop(&reason).await,
+                Step::Close => {
+                    closing = true;
+                    sim.begin_close().await
+                }
+            };
+            match sent {
+                Ok(()) => {}
+                Err(SimError::Closed { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(closing)
+    }
+
     /// The steps answering `req`.
     fn plan(&mut self, req: &ReceivedRequest) -> Vec<Step> {
         if let Some(handler) = self.handlers.get_mut(&req.action) {
@@ -473,24 +517,8 @@ impl Simulator {
                 // After the stop event Relay accepts no more actions; they stay recorded.
                 continue;
             }
-            for step in responder.plan(&req) {
-                let sent = match step {
-                    Step::Respond(payload) => self.respond(&req, payload).await,
-                    Step::Error(message) => self.fail(&req, &message).await,
-                    Step::Event(name, fields) => self.send_event(name, fields).await,
-                    Step::Stop(reason) => self.stop(&reason).await,
-                    Step::Close => {
-                        let sent = self.begin_close().await;
-                        closing_deadline = Some(deadline.min(Instant::now() + self.timeout));
-                        sent
-                    }
-                };
-                match sent {
-                    Ok(()) => {}
-                    // The workflow went away mid-answer: the next read reports how it ended.
-                    Err(SimError::Closed { .. }) => break,
-                    Err(e) => return Err(e),
-                }
+            if responder.answer(&mut self, &req).await? {
+                closing_deadline = Some(deadline.min(Instant::now() + self.timeout));
             }
         }
         let mut transcript = self.transcript;

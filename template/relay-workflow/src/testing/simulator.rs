@@ -217,7 +217,8 @@ impl Simulator {
     /// as Relay does when a trigger fires. Nothing is sent yet; call [`start`](Self::start)
     /// (or [`run`](Self::run)). Gives up after [`DEFAULT_TIMEOUT`].
     ///
-    /// Only `ws://` is supported (the crate is built without TLS).
+    /// Only `ws://` is supported here; with feature `tools`, a TLS connection opened
+    /// elsewhere can be used through `Simulator::from_websocket`.
     pub async fn connect(url: &str) -> Result<Simulator, SimError> {
         let attempt = timeout(DEFAULT_TIMEOUT, connect_async_with_config(url, None, true)).await;
         let ws = match attempt {
@@ -239,7 +240,24 @@ impl Simulator {
                 });
             }
         };
-        Ok(Simulator {
+        Ok(Simulator::over(ws, url))
+    }
+
+    /// A simulator over a WebSocket connection opened elsewhere (feature `tools`): the
+    /// deploy doctor opens its own TLS connection (with its own trust roots and name
+    /// resolution) and hands the upgraded stream here. `url` is only used in messages.
+    #[cfg(feature = "tools")]
+    pub fn from_websocket(
+        ws: tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        url: &str,
+    ) -> Simulator {
+        Simulator::over(ws, url)
+    }
+
+    fn over(ws: super::connection::Ws, url: &str) -> Simulator {
+        Simulator {
             conn: Connection::spawn(ws),
             url: url.to_owned(),
             timeout: DEFAULT_TIMEOUT,
@@ -250,7 +268,7 @@ impl Simulator {
             end: None,
             observer: None,
             last_received: None,
-        })
+        }
     }
 
     /// How long each wait ([`next_request`](Self::next_request), [`expect`](Self::expect),

@@ -12,9 +12,17 @@
 //! ✓ stopped (normal) after 7 actions in 0.12 s
 //! ```
 //!
+//! With `--interactive` it stops at every `listen` and asks what the device user says
+//! (commands for buttons, variables, errors and stopping are listed by `:help`); with
+//! `--script FILE` it replays such a conversation from a file.
+//!
 //! Build it with `cargo run -p relay-workflow --features tools --bin relay-sim -- --help`.
 
-use relay_workflow::testing::{AutoResponder, SimError, SimFrame, Simulator, Transcript, Trigger};
+mod talk;
+
+use relay_workflow::testing::{
+    device_urn, AutoResponder, SimError, SimFrame, Simulator, Transcript, Trigger, DEFAULT_DEVICE,
+};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -42,13 +50,49 @@ OPTIONS:
                          repeatable
     --timeout SECS       give up after this many seconds (default: 30)
     --json               print the transcript as JSON at the end instead of live lines
+    --interactive        ask on the terminal what the device user says at each listen;
+                         `:help` at the prompt lists the commands (buttons, variables,
+                         errors, stop)
+    --ask ACTION         with --interactive: also prompt for every ACTION request
+                         (repeatable; `all` for every request)
+    --script FILE        replay a conversation from FILE (format below)
     -h, --help           print this help
 
 Lines: `→` a request the workflow sent, `←` what the simulator (Relay) sent back.
 Exit status: 0 when the workflow terminated (stop event sent), 1 when it did not
-(timeout, connection refused, closed without stop, protocol violation), 2 for bad
-arguments.
+(timeout, connection refused, closed without stop, protocol violation, a script
+step not met, :quit), 2 for bad arguments.
 ";
+
+fn full_usage() -> String {
+    format!(
+        "{USAGE}\nINTERACTIVE MODE\n\n{}\n\nSCRIPT FILES\n\n{}\n",
+        talk::INTERACTIVE_HELP,
+        talk::SCRIPT_HELP
+    )
+}
+
+/// Lines typed on the terminal, read by a thread (the channel closes at end of input).
+fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match std::io::BufRead::read_line(&mut stdin.lock(), &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = line.trim_end_matches(['\n', '\r']).to_owned();
+                    if tx.send(text).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,7 +108,7 @@ fn main() -> ExitCode {
     };
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    ExitCode::from(runtime.block_on(cli(args, &mut out, &mut err)))
+    ExitCode::from(runtime.block_on(cli(args, stdin_lines, &mut out, &mut err)))
 }
 
 /// Write a line, ignoring a closed pipe (`relay-sim … | head`).
@@ -86,6 +130,9 @@ struct Options {
     args: Vec<(String, String)>,
     timeout: Option<Duration>,
     json: bool,
+    interactive: bool,
+    ask: Vec<String>,
+    script: Option<String>,
 }
 
 /// What the command line asks for.
@@ -109,6 +156,9 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
         args: Vec::new(),
         timeout: None,
         json: false,
+        interactive: false,
+        ask: Vec::new(),
+        script: None,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -128,11 +178,15 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
             }
             _ => (arg.clone(), None),
         };
-        if flag == "--json" {
+        if flag == "--json" || flag == "--interactive" {
             if inline.is_some() {
-                return Err("--json takes no value".into());
+                return Err(format!("{flag} takes no value"));
             }
-            opts.json = true;
+            if flag == "--json" {
+                opts.json = true;
+            } else {
+                opts.interactive = true;
+            }
             continue;
         }
         let known = [
@@ -143,6 +197,8 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
             "--phrase",
             "--arg",
             "--timeout",
+            "--ask",
+            "--script",
         ];
         if !known.contains(&flag.as_str()) {
             return Err(format!("unknown option {flag}"));
@@ -158,6 +214,14 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
             "--var" => opts.vars.push(pair(&flag, &value)?),
             "--arg" => opts.args.push(pair(&flag, &value)?),
             "--phrase" => opts.phrase = Some(value),
+            "--ask" if value.is_empty() => return Err("--ask needs an action name".into()),
+            "--ask" => opts.ask.push(
+                value
+                    .trim_start_matches("wf_api_")
+                    .trim_end_matches("_request")
+                    .to_owned(),
+            ),
+            "--script" => opts.script = Some(value),
             "--trigger" => {
                 if !TRIGGERS.contains(&value.as_str()) {
                     return Err(format!(
@@ -197,6 +261,24 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
     if opts.phrase.is_some() && opts.trigger != "phrase" {
         return Err("--phrase only applies to --trigger phrase".into());
     }
+    let talking = opts.interactive || opts.script.is_some();
+    if opts.interactive && opts.script.is_some() {
+        return Err("choose --interactive or --script, not both".into());
+    }
+    if talking && opts.json {
+        return Err("--json goes with the automatic mode, not --interactive or --script".into());
+    }
+    if talking && !opts.says.is_empty() {
+        return Err(if opts.interactive {
+            "--say goes with the automatic mode; with --interactive, type it at the prompt"
+        } else {
+            "--say goes with the automatic mode; in a script, write `say TEXT` lines"
+        }
+        .into());
+    }
+    if !opts.ask.is_empty() && !opts.interactive {
+        return Err("--ask only applies to --interactive".into());
+    }
     opts.url = url;
     Ok(Parsed::Run(Box::new(opts)))
 }
@@ -231,11 +313,17 @@ fn trigger(opts: &Options) -> Trigger {
 }
 
 /// The whole tool: parse `args`, run, report on `out` (frames, result) and `err` (usage
-/// errors; failures in `--json` mode). Returns the exit status.
-pub async fn cli<O: Write, E: Write>(args: Vec<String>, out: &mut O, err: &mut E) -> u8 {
+/// errors; failures in `--json` mode). `input` gives the typed lines for `--interactive`
+/// (it is called only in that mode). Returns the exit status.
+pub async fn cli<O: Write, E: Write>(
+    args: Vec<String>,
+    input: impl FnOnce() -> tokio::sync::mpsc::UnboundedReceiver<String>,
+    out: &mut O,
+    err: &mut E,
+) -> u8 {
     let opts = match parse(args) {
         Ok(Parsed::Help) => {
-            let _ = out.write_all(USAGE.as_bytes());
+            let _ = out.write_all(full_usage().as_bytes());
             return 0;
         }
         Ok(Parsed::Run(opts)) => opts,
@@ -247,6 +335,9 @@ pub async fn cli<O: Write, E: Write>(args: Vec<String>, out: &mut O, err: &mut E
             return 2;
         }
     };
+    if opts.interactive || opts.script.is_some() {
+        return talk_cli(&opts, input, out, err).await;
+    }
     let began = Instant::now();
     let mut responder = AutoResponder::default()
         .trigger(trigger(&opts))
@@ -318,6 +409,96 @@ pub async fn cli<O: Write, E: Write>(args: Vec<String>, out: &mut O, err: &mut E
             1
         }
     }
+}
+
+/// `--interactive` and `--script`.
+async fn talk_cli<O: Write, E: Write>(
+    opts: &Options,
+    input: impl FnOnce() -> tokio::sync::mpsc::UnboundedReceiver<String>,
+    out: &mut O,
+    err: &mut E,
+) -> u8 {
+    let steps = match &opts.script {
+        None => None,
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    line!(err, "relay-sim: cannot read the script {path}: {e}");
+                    return 2;
+                }
+            };
+            match talk::parse_script(&text) {
+                Ok(steps) => Some(steps),
+                Err(e) => {
+                    line!(err, "relay-sim: {path}: {e}\n\n{}", talk::SCRIPT_HELP);
+                    return 2;
+                }
+            }
+        }
+    };
+    let began = Instant::now();
+    let sim = match Simulator::connect(&opts.url).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            line!(out, "✗ {e}");
+            if let Some(hint) = hint(&e, &opts.url) {
+                line!(out, "  hint: {hint}");
+            }
+            return 1;
+        }
+    };
+    let device = opts.device.as_deref().unwrap_or(DEFAULT_DEVICE);
+    let mut responder = AutoResponder::default().device(device);
+    for (name, value) in &opts.vars {
+        responder = responder.var(name, value);
+    }
+    let timeout = opts.timeout.unwrap_or(Duration::from_secs(30));
+    if opts.interactive {
+        line!(out, "Talking to {} (:help lists the commands)", opts.url);
+    }
+    let mut talk = talk::Talk::new(
+        sim,
+        responder,
+        device_urn(device),
+        timeout,
+        opts.ask.clone(),
+        out,
+    );
+    let ending = match talk.start(trigger(opts)).await {
+        Err(e) => Err(e.to_string()),
+        Ok(()) => match steps {
+            Some(steps) => talk.script(&steps).await,
+            None => {
+                let mut lines = input();
+                talk.interactive(&mut lines)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        },
+    };
+    let (sim, out) = talk.finish();
+    let secs = began.elapsed().as_secs_f64();
+    let transcript = sim.transcript().clone();
+    let code = match ending {
+        Err(e) => {
+            line!(out, "✗ {e}");
+            1
+        }
+        Ok(talk::Ending::Quit) => {
+            let n = transcript.requests.len();
+            line!(out, "✗ quit after {n} actions in {secs:.2} s");
+            sim.disconnect();
+            return 1;
+        }
+        Ok(_) => {
+            let (text, code) = summary(&transcript, secs);
+            line!(out, "{text}");
+            code
+        }
+    };
+    let _ = sim.close().await;
+    code
 }
 
 fn summary(t: &Transcript, secs: f64) -> (String, u8) {
@@ -571,6 +752,205 @@ mod tests {
         assert!(matches!(parse(args(&["--help"])), Ok(Parsed::Help)));
     }
 
+    /// Asks a name, greets with the `greeting` variable, terminates.
+    fn hello() -> relay_workflow::Workflow {
+        use relay_workflow::prelude::*;
+        Workflow::new()
+            .on_start(|relay, start: StartEvent| async move {
+                let device = start.trigger.source_uri().ok_or(Error::MissingSourceUri)?;
+                relay.start_interaction(device, "hello").await?;
+                Ok(())
+            })
+            .on_interaction_started(|relay, event: InteractionLifecycleEvent| async move {
+                let i = event.source_uri;
+                relay.say_and_wait(&i, "What is your name?").await?;
+                let name = relay.listen(&i).await?.text;
+                let greeting = relay
+                    .get_var("greeting")
+                    .await?
+                    .unwrap_or_else(|| "Hello".into());
+                relay
+                    .say_and_wait(&i, format!("{greeting} {name}!"))
+                    .await?;
+                relay.end_interaction(&i).await?;
+                Ok(())
+            })
+            .on_interaction_ended(|relay, _| async move {
+                relay.terminate().await?;
+                Ok(())
+            })
+    }
+
+    async fn server() -> relay_workflow::testing::TestServer {
+        relay_workflow::testing::TestServer::start(
+            relay_workflow::WorkflowServer::new().workflow("hello", hello()),
+        )
+        .await
+    }
+
+    /// Run the tool with `typed` as the terminal input; (exit status, stdout + stderr).
+    async fn sim(extra: &[&str], url: &str, typed: &[&str]) -> (u8, String) {
+        let mut a = vec![url.to_owned(), "--timeout".into(), "5".into()];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        let typed: Vec<String> = typed.iter().map(|s| (*s).to_owned()).collect();
+        let input = move || {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            for line in typed {
+                let _ = tx.send(line);
+            }
+            rx
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = cli(a, input, &mut out, &mut err).await;
+        let text = String::from_utf8_lossy(&out).into_owned() + &String::from_utf8_lossy(&err);
+        (code, text)
+    }
+
+    fn assert_in_order(text: &str, parts: &[&str]) {
+        let mut at = 0;
+        for part in parts {
+            match text[at..].find(part) {
+                Some(i) => at += i + part.len(),
+                None => panic!("missing {part:?} (in order) in\n{text}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn interactive_asks_what_the_user_says_and_takes_commands() {
+        let server = server().await;
+        let url = server.url("hello");
+        let typed = [":help", ":var greeting=Hey", ":button", ":dance", "Alice"];
+        let (code, text) = sim(&["--interactive"], &url, &typed).await;
+        assert_eq!(code, 0, "{text}");
+        assert_in_order(
+            &text,
+            &[
+                "← start phrase",
+                "→ say  text=\"What is your name?\"",
+                "→ listen",
+                "device user says> ",
+                "At the `device user says>` prompt",
+                "device user says> ",
+                "variable greeting = \"Hey\"",
+                "device user says> ",
+                "← button button=action taps=single",
+                "device user says> ",
+                "unknown command :dance",
+                "device user says> ",
+                "← speech text=Alice",
+                "→ get_var  name=greeting",
+                "→ say  text=\"Hey Alice!\"",
+                "→ terminate",
+                "✓ stopped (normal)",
+            ],
+        );
+
+        // An error for the pending listen: the workflow never terminates.
+        let (code, text) = sim(
+            &["--interactive", "--timeout", "1"],
+            &url,
+            &[":fail no mic"],
+        )
+        .await;
+        assert_eq!(code, 1, "{text}");
+        assert_in_order(
+            &text,
+            &["device user says> ", "← listen error \"no mic\"", "✗ "],
+        );
+
+        // :stop ends the session as Relay would; end of input quits.
+        let (code, text) = sim(&["--interactive"], &url, &[":stop"]).await;
+        assert_eq!(code, 0, "{text}");
+        assert_in_order(
+            &text,
+            &[
+                "device user says> ",
+                "← stop reason=normal",
+                "✓ stopped (normal)",
+            ],
+        );
+        let (code, text) = sim(&["--interactive"], &url, &[]).await;
+        assert_eq!(code, 1, "{text}");
+        assert_in_order(
+            &text,
+            &["device user says> ", "(end of input)", "✗ quit after"],
+        );
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn interactive_can_answer_chosen_requests_by_hand() {
+        let server = server().await;
+        let url = server.url("hello");
+        let typed = ["Ann", "{oops", "{\"value\": \"Yo\"}"];
+        let (code, text) = sim(&["--interactive", "--ask", "get_var"], &url, &typed).await;
+        assert_eq!(code, 0, "{text}");
+        assert_in_order(
+            &text,
+            &[
+                "device user says> ",
+                "get_var answer (Enter: automatic)> ",
+                "not a JSON object; try again",
+                "get_var answer (Enter: automatic)> ",
+                "← get_var response value=Yo",
+                "→ say  text=\"Yo Ann!\"",
+            ],
+        );
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_script_replays_a_conversation() {
+        let server = server().await;
+        let url = server.url("hello");
+        let dir = std::env::temp_dir();
+        let file = |name: &str, text: &str| {
+            let path = dir.join(format!("relay-sim-{}-{name}.txt", std::process::id()));
+            std::fs::write(&path, text).expect("write script");
+            path.display().to_string()
+        };
+        let good = file(
+            "good",
+            "# a greeting\nvar greeting=Howdy\nexpect say\nwait 5\nsay Zed\nexpect terminate\n",
+        );
+        let (code, text) = sim(&["--script", &good], &url, &[]).await;
+        assert_eq!(code, 0, "{text}");
+        assert_in_order(
+            &text,
+            &[
+                "← speech text=Zed",
+                "→ say  text=\"Howdy Zed!\"",
+                "✓ stopped (normal)",
+            ],
+        );
+
+        let missing = file("missing", "say Zed\nexpect call\n");
+        let (code, text) = sim(&["--script", &missing], &url, &[]).await;
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            text.contains("✗ line 2: the conversation ended before a call request"),
+            "{text}"
+        );
+
+        let failing = file("fail", "fail listen no mic\nstop\n");
+        let (code, text) = sim(&["--script", &failing], &url, &[]).await;
+        assert_eq!(code, 0, "{text}");
+        assert_in_order(
+            &text,
+            &["← listen error \"no mic\"", "← stop reason=normal"],
+        );
+
+        let bad = file("bad", "say hi\nshout\n");
+        let (code, text) = sim(&["--script", &bad], &url, &[]).await;
+        assert_eq!(code, 2, "{text}");
+        assert!(text.contains("line 2: unknown step \"shout\""), "{text}");
+        for path in [good, missing, failing, bad] {
+            let _ = std::fs::remove_file(path);
+        }
+        server.shutdown().await;
+    }
+
     #[test]
     fn rejects_bad_arguments() {
         for bad in [
@@ -587,6 +967,12 @@ mod tests {
             &["ws://h/p", "--trigger", "button", "--phrase", "x"],
             &["http://h/p"],
             &["wss://h/p"],
+            &["ws://h/p", "--interactive", "--script", "f"],
+            &["ws://h/p", "--interactive", "--json"],
+            &["ws://h/p", "--interactive", "--say", "x"],
+            &["ws://h/p", "--script", "f", "--say", "x"],
+            &["ws://h/p", "--ask", "say"],
+            &["ws://h/p", "--interactive=1"],
         ] {
             assert!(parse(args(bad)).is_err(), "{bad:?}");
         }
