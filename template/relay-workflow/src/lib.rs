@@ -67,6 +67,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod actions;
 pub mod error;
 pub mod protocol;
 pub mod server;
@@ -76,6 +77,7 @@ pub mod testing;
 pub mod urn;
 pub mod workflow;
 
+pub use actions::{Coordinates, IntoCallId, MappedAction};
 pub use error::{Error, Result};
 pub use server::{ServeError, ServerHandle, WorkflowServer};
 pub use urn::{IntoTarget, Target, Urn, UrnError};
