@@ -1714,3 +1714,79 @@ impl Relay {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn info(v: Value) -> DeviceInfo {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn typed_device_info() {
+        assert_eq!(device_battery(info(json!({"battery": 75}))).unwrap(), 75.0);
+        assert_eq!(
+            device_battery(info(json!({"battery": "80"}))).unwrap(),
+            80.0
+        );
+        let c = device_coordinates(info(json!({"latlong": [35.7796, -78.6382]}))).unwrap();
+        assert_eq!((c.latitude, c.longitude), (35.7796, -78.6382));
+        assert!(device_location_enabled(info(json!({"location_enabled": true}))).unwrap());
+        assert!(!device_location_enabled(info(json!({"location_enabled": "false"}))).unwrap());
+        assert_eq!(
+            device_type(info(json!({"type": "relay2"}))).unwrap(),
+            DeviceType::Relay2
+        );
+        assert_eq!(
+            device_name(info(json!({"name": [67, 97, 109]}))).unwrap(),
+            "Cam"
+        );
+        for (bad, what) in [
+            (
+                device_battery(info(json!({"battery": "full"}))).map(|_| ()),
+                "battery",
+            ),
+            (
+                device_coordinates(info(json!({"latlong": [1]}))).map(|_| ()),
+                "latlong",
+            ),
+            (device_name(info(json!({"id": "x"}))).map(|_| ()), "Name"),
+            (
+                device_location_enabled(info(json!({"location_enabled": 1}))).map(|_| ()),
+                "location_enabled",
+            ),
+        ] {
+            let e = bad.unwrap_err().to_string();
+            assert!(e.contains("get_device_info") && e.contains(what), "{e}");
+        }
+    }
+
+    #[test]
+    fn colours_and_call_ids() {
+        assert_eq!(color_arg("#00ff00").unwrap(), "00ff00");
+        assert_eq!(color_arg("0000FF").unwrap(), "0000FF");
+        for bad in ["red", "12345", "#1234567", ""] {
+            assert!(color_arg(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("six hex digits"));
+        }
+        assert_eq!("call-1".into_call_id().unwrap(), "call-1");
+        assert!("".into_call_id().is_err());
+        let event = CallEvent::default();
+        assert!((&event).into_call_id().unwrap_err().contains("no call_id"));
+    }
+
+    #[test]
+    fn group_answers_must_match_the_query() {
+        assert!(members(GroupQueryResponse::default()).is_err());
+        assert!(is_member(GroupQueryResponse::default()).is_err());
+        assert!(is_member(GroupQueryResponse {
+            is_member: Some(false),
+            member_uris: None
+        })
+        .is_ok_and(|m| !m));
+    }
+}

@@ -779,6 +779,460 @@ mod tests {
         let _: Ack = serde_json::from_value(json!({"anything": [1, 2]})).unwrap();
     }
 
+    const IX: &str = "urn:relay-resource:name:interaction:hello?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob";
+    const BOB: &str = "urn:relay-resource:name:device:Bob";
+
+    /// The frame as sent with `_id` "05" and one target URN.
+    fn to<R: Request>(target: &str, r: &R) -> Value {
+        let t = crate::urn::IntoTarget::into_target(target).unwrap();
+        serde_json::from_str(&encode_request("05", Some(&t), r).unwrap()).unwrap()
+    }
+
+    fn untargeted<R: Request>(r: &R) -> Value {
+        serde_json::from_str(&encode_request("05", None, r).unwrap()).unwrap()
+    }
+
+    fn urn(s: &str) -> Urn {
+        Urn::from_string_unchecked(s)
+    }
+
+    #[test]
+    fn stop_playback_frame() {
+        let r = StopPlayback {
+            ids: Some(vec!["03".into()]),
+        };
+        assert_eq!(
+            to(IX, &r),
+            json!({"_id":"05","_type":"wf_api_stop_playback_request","_target":{"uris":[IX]},"ids":["03"]})
+        );
+        assert_eq!(
+            to(IX, &StopPlayback::default()),
+            json!({"_id":"05","_type":"wf_api_stop_playback_request","_target":{"uris":[IX]}})
+        );
+    }
+
+    #[test]
+    fn vibrate_frame() {
+        let r = Vibrate {
+            pattern: vec![100, 500, 500, 500, 500, 500],
+        };
+        assert_eq!(
+            to(IX, &r),
+            json!({"_id":"05","_type":"wf_api_vibrate_request","_target":{"uris":[IX]},
+                   "pattern":[100,500,500,500,500,500]})
+        );
+    }
+
+    #[test]
+    fn set_led_frame() {
+        let r = SetLed {
+            effect: LedEffect::Flash,
+            args: LedInfo {
+                count: Some(-1),
+                ..LedInfo::default()
+            }
+            .color("ring", "0000FF"),
+        };
+        assert_eq!(
+            to(IX, &r),
+            json!({"_id":"05","_type":"wf_api_set_led_request","_target":{"uris":[IX]},
+                   "effect":"flash","args":{"count":-1,"colors":{"ring":"0000FF"}}})
+        );
+        let off = SetLed {
+            effect: LedEffect::Off,
+            args: LedInfo::default(),
+        };
+        assert_eq!(to(IX, &off)["args"], json!({}));
+    }
+
+    #[test]
+    fn notification_frames() {
+        let group = "urn:relay-resource:name:group:Cleaning";
+        let alert = Notification {
+            kind: NotificationType::Alert,
+            name: "cleanup_alert".into(),
+            originator: Some(urn(BOB)),
+            text: Some("Cleanup needed in room 213".into()),
+            push_opts: PushOptions {
+                priority: Some(NotificationPriority::High),
+                title: Some("Cleanup".into()),
+                body: Some("Room 213".into()),
+                sound: Some(NotificationSound::Default),
+            },
+        };
+        assert_eq!(
+            to(group, &alert),
+            json!({"_id":"05","_type":"wf_api_notification_request","_target":{"uris":[group]},
+                   "originator":BOB,"type":"alert","name":"cleanup_alert",
+                   "text":"Cleanup needed in room 213",
+                   "push_opts":{"priority":"high","title":"Cleanup","body":"Room 213","sound":"default"}})
+        );
+        let cancel = Notification {
+            kind: NotificationType::Cancel,
+            name: "cleanup_alert".into(),
+            originator: None,
+            text: None,
+            push_opts: PushOptions::default(),
+        };
+        assert_eq!(
+            to(group, &cancel),
+            json!({"_id":"05","_type":"wf_api_notification_request","_target":{"uris":[group]},
+                   "type":"cancel","name":"cleanup_alert","push_opts":{}})
+        );
+        assert_eq!(cancel.timeout(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn set_channel_frame() {
+        let r = SetChannel {
+            channel_name: "security".into(),
+            suppress_tts: false,
+            disable_home_channel: false,
+        };
+        assert_eq!(
+            to(BOB, &r),
+            json!({"_id":"05","_type":"wf_api_set_channel_request","_target":{"uris":[BOB]},
+                   "channel_name":"security","suppress_tts":false,"disable_home_channel":false})
+        );
+    }
+
+    #[test]
+    fn set_home_channel_state_frame() {
+        assert_eq!(
+            to(BOB, &SetHomeChannelState { enabled: true }),
+            json!({"_id":"05","_type":"wf_api_set_home_channel_state_request",
+                   "_target":{"uris":[BOB]},"enabled":true})
+        );
+    }
+
+    #[test]
+    fn get_device_info_frame_and_timeout() {
+        let r = GetDeviceInfo {
+            query: DeviceInfoQuery::Battery,
+            refresh: true,
+        };
+        assert_eq!(
+            to(IX, &r),
+            json!({"_id":"05","_type":"wf_api_get_device_info_request","_target":{"uris":[IX]},
+                   "query":"battery","refresh":true})
+        );
+        assert_eq!(r.timeout(), REFRESH_TIMEOUT);
+        let plain = GetDeviceInfo {
+            query: DeviceInfoQuery::Name,
+            refresh: false,
+        };
+        assert_eq!(plain.timeout(), DEFAULT_TIMEOUT);
+        let info: DeviceInfo = serde_json::from_value(json!({"battery":75})).unwrap();
+        assert_eq!(info.get(&DeviceInfoQuery::Battery), Some(&json!(75)));
+        let info: DeviceInfo =
+            serde_json::from_value(json!({"latlong":[35.7796,-78.6382]})).unwrap();
+        assert_eq!(
+            info.get(&DeviceInfoQuery::Latlong),
+            Some(&json!([35.7796, -78.6382]))
+        );
+    }
+
+    #[test]
+    fn set_device_info_frame() {
+        let r = SetDeviceInfo {
+            field: DeviceInfoField::LocationEnabled,
+            value: "true".into(),
+        };
+        assert_eq!(
+            to(IX, &r),
+            json!({"_id":"05","_type":"wf_api_set_device_info_request","_target":{"uris":[IX]},
+                   "field":"location_enabled","value":"true"})
+        );
+    }
+
+    #[test]
+    fn set_user_profile_frame() {
+        let r = SetUserProfile {
+            username: "bob".into(),
+            force: false,
+        };
+        assert_eq!(
+            to(BOB, &r),
+            json!({"_id":"05","_type":"wf_api_set_user_profile_request","_target":{"uris":[BOB]},
+                   "username":"bob","force":false})
+        );
+    }
+
+    #[test]
+    fn call_frames_and_response() {
+        let ann = "urn:relay-resource:name:device:Ann";
+        assert_eq!(
+            to(BOB, &Call { uri: ann.into() }),
+            json!({"_id":"05","_type":"wf_api_call_request","_target":{"uris":[BOB]},"uri":ann})
+        );
+        let r: CallResponse = serde_json::from_value(json!({"call_id":"call-1"})).unwrap();
+        assert_eq!(Call::output(r, "05"), "call-1");
+        assert_eq!(
+            to(
+                ann,
+                &Answer {
+                    call_id: "call-1".into()
+                }
+            ),
+            json!({"_id":"05","_type":"wf_api_answer_request","_target":{"uris":[ann]},"call_id":"call-1"})
+        );
+        assert_eq!(
+            to(
+                ann,
+                &Hangup {
+                    call_id: "call-1".into()
+                }
+            ),
+            json!({"_id":"05","_type":"wf_api_hangup_request","_target":{"uris":[ann]},"call_id":"call-1"})
+        );
+    }
+
+    #[test]
+    fn register_frames() {
+        let r = Register {
+            uri: Some("sip:bob@example.com".into()),
+            password: Some("pw".into()),
+            expires: Some(3600),
+        };
+        assert_eq!(
+            to(BOB, &r),
+            json!({"_id":"05","_type":"wf_api_register_request","_target":{"uris":[BOB]},
+                   "uri":"sip:bob@example.com","password":"pw","expires":3600})
+        );
+        let unregister = Register {
+            expires: Some(0),
+            ..Register::default()
+        };
+        assert_eq!(
+            to(BOB, &unregister),
+            json!({"_id":"05","_type":"wf_api_register_request","_target":{"uris":[BOB]},"expires":0})
+        );
+    }
+
+    #[test]
+    fn inbox_frames_and_strict_count() {
+        assert_eq!(
+            to(BOB, &InboxCount {}),
+            json!({"_id":"05","_type":"wf_api_inbox_count_request","_target":{"uris":[BOB]}})
+        );
+        assert_eq!(
+            to(IX, &PlayInboxMessages {}),
+            json!({"_id":"05","_type":"wf_api_play_inbox_messages_request","_target":{"uris":[IX]}})
+        );
+        for (v, want) in [(json!("3"), 3), (json!("0"), 0), (json!(7), 7)] {
+            let r: InboxCountResponse = serde_json::from_value(json!({ "count": v })).unwrap();
+            assert_eq!(InboxCount::output(r, "05"), want);
+        }
+        for bad in [
+            json!("3x"),
+            json!(""),
+            json!("-1"),
+            json!(" 3"),
+            json!(1.5),
+            json!(null),
+            json!("99999999999"),
+        ] {
+            let err = serde_json::from_value::<InboxCountResponse>(json!({ "count": bad }))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("non-negative whole number"), "{bad}: {err}");
+        }
+        assert!(serde_json::from_value::<InboxCountResponse>(json!({})).is_err());
+    }
+
+    #[test]
+    fn group_frames_and_responses() {
+        let new = "urn:relay-resource:id:group:g1";
+        assert_eq!(
+            untargeted(&CreateGroup {
+                name: "rendezvous-1".into()
+            }),
+            json!({"_id":"05","_type":"wf_api_create_group_request","name":"rendezvous-1"})
+        );
+        let r: CreateGroupResponse = serde_json::from_value(json!({ "uri": new })).unwrap();
+        assert_eq!(CreateGroup::output(r, "05"), urn(new));
+        assert_eq!(
+            untargeted(&DeleteGroup { uri: urn(new) }),
+            json!({"_id":"05","_type":"wf_api_delete_group_request","uri":new})
+        );
+        assert_eq!(
+            to(
+                BOB,
+                &AddGroupMembers {
+                    group_uri: urn(new)
+                }
+            ),
+            json!({"_id":"05","_type":"wf_api_add_group_members_request",
+                   "_target":{"uris":[BOB]},"group_uri":new})
+        );
+        assert_eq!(
+            to(
+                BOB,
+                &RemoveGroupMembers {
+                    group_uri: urn(new)
+                }
+            ),
+            json!({"_id":"05","_type":"wf_api_remove_group_members_request",
+                   "_target":{"uris":[BOB]},"group_uri":new})
+        );
+        let sec = "urn:relay-resource:name:group:security";
+        assert_eq!(
+            untargeted(&GroupQuery {
+                group_uri: urn(sec),
+                query: GroupQueryKind::ListMembers
+            }),
+            json!({"_id":"05","_type":"wf_api_group_query_request","group_uri":sec,"query":"list_members"})
+        );
+        let member = Urn::group_member("security", "Bob").unwrap();
+        assert_eq!(
+            untargeted(&GroupQuery {
+                group_uri: member,
+                query: GroupQueryKind::IsMember
+            }),
+            json!({"_id":"05","_type":"wf_api_group_query_request",
+                   "group_uri":"urn:relay-resource:name:group:security?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob",
+                   "query":"is_member"})
+        );
+        let r: GroupQueryResponse =
+            serde_json::from_value(json!({ "member_uris": [BOB] })).unwrap();
+        assert_eq!(r.member_uris, Some(vec![urn(BOB)]));
+        let r: GroupQueryResponse = serde_json::from_value(json!({"is_member": true})).unwrap();
+        assert_eq!(r.is_member, Some(true));
+    }
+
+    #[test]
+    fn timer_frames() {
+        let r = SetTimer {
+            kind: TimerType::Interval,
+            name: "tick".into(),
+            timeout: 30,
+            timeout_type: TimeoutType::Secs,
+        };
+        assert_eq!(
+            untargeted(&r),
+            json!({"_id":"05","_type":"wf_api_set_timer_request","type":"interval","name":"tick",
+                   "timeout":30,"timeout_type":"secs"})
+        );
+        assert_eq!(
+            untargeted(&ClearTimer {
+                name: "tick".into()
+            }),
+            json!({"_id":"05","_type":"wf_api_clear_timer_request","name":"tick"})
+        );
+        assert_eq!(
+            untargeted(&StartTimer { timeout: 60 }),
+            json!({"_id":"05","_type":"wf_api_start_timer_request","timeout":60})
+        );
+        assert_eq!(
+            untargeted(&StopTimer {}),
+            json!({"_id":"05","_type":"wf_api_stop_timer_request"})
+        );
+    }
+
+    #[test]
+    fn translate_frame_and_response() {
+        let r = Translate {
+            text: "hello".into(),
+            from_lang: Lang::EnUs,
+            to_lang: Lang::FrFr,
+        };
+        assert_eq!(
+            untargeted(&r),
+            json!({"_id":"05","_type":"wf_api_translate_request","text":"hello",
+                   "from_lang":"en-US","to_lang":"fr-FR"})
+        );
+        let resp: TranslateResponse =
+            serde_json::from_value(json!({"text":"bonjour","from_lang":"en-US","to_lang":"fr-FR"}))
+                .unwrap();
+        assert_eq!(Translate::output(resp, "05"), "bonjour");
+    }
+
+    #[test]
+    fn log_analytics_event_frames() {
+        let r = LogAnalyticsEvent {
+            category: "default".into(),
+            content_type: CONTENT_TYPE_TEXT.into(),
+            content: "workflow triggered".into(),
+            device_uri: Some(urn(BOB)),
+        };
+        assert_eq!(
+            untargeted(&r),
+            json!({"_id":"05","_type":"wf_api_log_analytics_event_request","category":"default",
+                   "content_type":"text/plain","content":"workflow triggered","device_uri":BOB})
+        );
+        let tracked = LogAnalyticsEvent {
+            category: "order".into(),
+            content_type: CONTENT_TYPE_EVENT.into(),
+            content: r#"{"id":42}"#.into(),
+            device_uri: None,
+        };
+        assert_eq!(
+            untargeted(&tracked),
+            json!({"_id":"05","_type":"wf_api_log_analytics_event_request","category":"order",
+                   "content_type":"application/vnd.relay.event.parameters+json",
+                   "content":"{\"id\":42}"})
+        );
+    }
+
+    #[test]
+    fn incident_frames_and_response() {
+        let r = CreateIncident {
+            kind: "Panic Alert".into(),
+            originator_uri: urn(BOB),
+        };
+        assert_eq!(
+            untargeted(&r),
+            json!({"_id":"05","_type":"wf_api_create_incident_request","type":"Panic Alert",
+                   "originator_uri":BOB})
+        );
+        let resp: CreateIncidentResponse =
+            serde_json::from_value(json!({"incident_id":"inc_123"})).unwrap();
+        assert_eq!(CreateIncident::output(resp, "05"), "inc_123");
+        assert_eq!(
+            untargeted(&ResolveIncident {
+                incident_id: "inc_123".into(),
+                reason: "handled".into()
+            }),
+            json!({"_id":"05","_type":"wf_api_resolve_incident_request","incident_id":"inc_123",
+                   "reason":"handled"})
+        );
+    }
+
+    #[test]
+    fn sms_frame_and_response() {
+        let r = Sms {
+            kind: "sms".into(),
+            text: "hi".into(),
+            uri: "tel:+15555550100".into(),
+        };
+        assert_eq!(
+            untargeted(&r),
+            json!({"_id":"05","_type":"wf_api_sms_request","type":"sms","text":"hi",
+                   "uri":"tel:+15555550100"})
+        );
+        let resp: SmsResponse = serde_json::from_value(json!({"message_id":"m1"})).unwrap();
+        assert_eq!(Sms::output(resp, "05").as_deref(), Some("m1"));
+        let resp: SmsResponse = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(Sms::output(resp, "05"), None);
+    }
+
+    #[test]
+    fn hidden_disabled_actions_frames() {
+        assert_eq!(
+            to(
+                BOB,
+                &SetDeviceMode {
+                    mode: "none".into()
+                }
+            ),
+            json!({"_id":"05","_type":"wf_api_set_device_mode_request","_target":{"uris":[BOB]},"mode":"none"})
+        );
+        assert_eq!(
+            to(BOB, &DevicePowerOff { restart: true }),
+            json!({"_id":"05","_type":"wf_api_device_power_off_request","_target":{"uris":[BOB]},"restart":true})
+        );
+    }
+
     #[test]
     fn listen_waits_at_least_as_long_as_the_device() {
         let l = |t| Listen {
