@@ -14,7 +14,8 @@
 //!   (binds `$PORT`, pings under the router's 55 s idle window, drains on SIGTERM);
 //! * [`protocol`]: the wire types, with no I/O; [`urn`]: building and parsing
 //!   `urn:relay-resource:…` names;
-//! * `testing` (feature): a simulated Relay server to drive workflows in `cargo test`.
+//! * `testing` (feature): a simulated Relay server to drive workflows in `cargo test`;
+//! * [`guide`]: a table of every relay-js action and event with its equivalent here.
 //!
 //! ```no_run
 //! use relay_workflow::prelude::*;
@@ -84,6 +85,11 @@ pub use urn::{IntoTarget, Target, Urn, UrnError};
 pub use workflow::{
     Action, AndWait, BoxError, HandlerResult, ListenAction, Relay, Utterance, Workflow,
 };
+
+/// Coming from relay-js: every relay-js action and event next to its equivalent here.
+pub mod guide {
+    #![doc = include_str!("../docs/relay-js.md")]
+}
 
 /// Everything a workflow file usually needs: `use relay_workflow::prelude::*;`
 pub mod prelude {
