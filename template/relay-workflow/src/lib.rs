@@ -94,6 +94,10 @@ pub mod guide {
 /// Everything a workflow file usually needs: `use relay_workflow::prelude::*;`
 pub mod prelude {
     pub use crate::error::{Error, Result};
+    pub use crate::protocol::enums::{
+        ButtonKind, CallDirection, DeviceType, IncidentEventType, LedEffect, LifecycleType,
+        NotificationEventKind, PlayInboxAction, PromptType, StopReason, Taps, TriggerType,
+    };
     pub use crate::protocol::events::*;
     pub use crate::protocol::Lang;
     pub use crate::server::WorkflowServer;
