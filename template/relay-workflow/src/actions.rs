@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::*;
-use crate::urn::{IntoTarget, Urn, UrnError};
+use crate::urn::{IntoTarget, Urn};
 use crate::workflow::{Action, Relay};
 use serde::Serialize;
 use serde_json::Value;
@@ -125,14 +125,18 @@ pub struct Coordinates {
 }
 
 /// One URN from something that may be several; an error unless there is exactly one.
-fn single_urn(what: &'static str, value: impl IntoTarget) -> std::result::Result<Urn, Error> {
+fn single_urn(
+    action: &'static str,
+    what: &'static str,
+    value: impl IntoTarget,
+) -> std::result::Result<Urn, Error> {
     let mut uris = value.into_target()?.into_uris();
     match uris.len() {
         1 => Ok(uris.remove(0)),
-        n => Err(Error::Urn(UrnError::Malformed {
-            input: format!("{n} URNs"),
-            reason: format!("the {what} must be exactly one URN"),
-        })),
+        n => Err(Error::InvalidArgument {
+            action,
+            message: format!("the {what} must be one URN, but {n} were given; pass a single URN"),
+        }),
     }
 }
 
@@ -564,7 +568,7 @@ impl Relay {
         name: impl Into<String>,
         text: impl Into<String>,
     ) -> Action<Notification> {
-        let originator = single_urn("originator", originator);
+        let originator = single_urn(Notification::ACTION, "originator", originator);
         self.notification(
             NotificationType::Broadcast,
             target,
@@ -590,7 +594,7 @@ impl Relay {
         name: impl Into<String>,
         text: impl Into<String>,
     ) -> Action<Notification> {
-        let originator = single_urn("originator", originator);
+        let originator = single_urn(Notification::ACTION, "originator", originator);
         self.notification(
             NotificationType::Alert,
             target,
@@ -615,7 +619,7 @@ impl Relay {
         name: impl Into<String>,
         text: impl Into<String>,
     ) -> Action<Notification> {
-        let originator = single_urn("originator", originator);
+        let originator = single_urn(Notification::ACTION, "originator", originator);
         self.notification(
             NotificationType::Notify,
             target,
@@ -1165,7 +1169,7 @@ impl Relay {
         target: Option<crate::urn::Target>,
         make: impl FnOnce(Urn) -> R,
     ) -> Action<R> {
-        let (urn, error) = match single_urn(what, urn) {
+        let (urn, error) = match single_urn(R::ACTION, what, urn) {
             Ok(urn) => (urn, None),
             Err(e) => (Urn::default(), Some(e)),
         };
@@ -1453,7 +1457,7 @@ impl Relay {
         message: impl Into<String>,
         device: impl IntoTarget,
     ) -> Action<LogAnalyticsEvent> {
-        let device = single_urn("device", device);
+        let device = single_urn(LogAnalyticsEvent::ACTION, "device", device);
         self.analytics(CONTENT_TYPE_TEXT, message.into(), Some(device))
     }
 
@@ -1510,7 +1514,7 @@ impl Relay {
         device: impl IntoTarget,
         params: &impl Serialize,
     ) -> Action<LogAnalyticsEvent> {
-        let device = single_urn("device", device);
+        let device = single_urn(LogAnalyticsEvent::ACTION, "device", device);
         self.tracked(category.into(), params, Some(device))
     }
 
@@ -1718,6 +1722,7 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::urn::UrnError;
     use serde_json::json;
 
     fn info(v: Value) -> DeviceInfo {
@@ -1777,6 +1782,22 @@ mod tests {
         assert!("".into_call_id().is_err());
         let event = CallEvent::default();
         assert!((&event).into_call_id().unwrap_err().contains("no call_id"));
+    }
+
+    #[test]
+    fn one_urn_where_one_is_needed() {
+        let bob = Urn::device_name("Bob").unwrap();
+        assert_eq!(single_urn("x", "group", &bob).unwrap(), bob);
+        let two = vec![bob.clone(), Urn::device_name("Ann").unwrap()];
+        let e = single_urn("notification", "originator", two).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "notification: the originator must be one URN, but 2 were given; pass a single URN"
+        );
+        assert!(matches!(
+            single_urn("x", "group", "nope"),
+            Err(Error::Urn(UrnError::NotRelayUrn { .. }))
+        ));
     }
 
     #[test]
