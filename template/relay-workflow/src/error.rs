@@ -68,6 +68,25 @@ pub enum Error {
         /// The playback id.
         id: String,
     },
+    /// An argument of an action was unusable (a bad colour, an LED index out of range, a call
+    /// event without a call id, …). Nothing was sent.
+    #[error("{action}: {message}")]
+    InvalidArgument {
+        /// The action, e.g. `set_led`.
+        action: &'static str,
+        /// What is wrong and what to pass instead.
+        message: String,
+    },
+    /// A workflow variable is set, but not to a value of the type asked for.
+    #[error("workflow variable {name:?} is {value:?}, which is not {expected}; set it to {expected} (relay workflow … --arg {name}=…) or read it with get_var")]
+    Variable {
+        /// The variable's name.
+        name: String,
+        /// Its value as Relay holds it.
+        value: String,
+        /// What it should have been, e.g. `a number`.
+        expected: &'static str,
+    },
     /// A target or URN was not valid.
     #[error(transparent)]
     Urn(#[from] UrnError),

@@ -14,9 +14,10 @@
 //!   (binds `$PORT`, pings under the router's 55 s idle window, drains on SIGTERM);
 //! * [`protocol`]: the wire types, with no I/O; [`urn`]: building and parsing
 //!   `urn:relay-resource:…` names;
-//! * `testing` (feature): a simulated Relay server to drive workflows in `cargo test`.
+//! * `testing` (feature): a simulated Relay server to drive workflows in `cargo test`;
 //! * `api` (feature): the Relay HTTP API client, to trigger another workflow over HTTP or
-//!   read a device's details from a workflow (an example server is in the module's docs).
+//!   read a device's details from a workflow (an example server is in the module's docs);
+//! * [`guide`]: a table of every relay-js action and event with its equivalent here.
 //!
 //! ```no_run
 //! use relay_workflow::prelude::*;
@@ -70,6 +71,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod actions;
 #[cfg(feature = "api")]
 pub mod api;
 pub mod error;
@@ -81,6 +83,7 @@ pub mod testing;
 pub mod urn;
 pub mod workflow;
 
+pub use actions::{Coordinates, IntoCallId, MappedAction};
 pub use error::{Error, Result};
 pub use server::{ServeError, ServerHandle, WorkflowServer};
 pub use urn::{IntoTarget, Target, Urn, UrnError};
@@ -88,9 +91,18 @@ pub use workflow::{
     Action, AndWait, BoxError, HandlerResult, ListenAction, Relay, Utterance, Workflow,
 };
 
+/// Coming from relay-js: every relay-js action and event next to its equivalent here.
+pub mod guide {
+    #![doc = include_str!("../docs/relay-js.md")]
+}
+
 /// Everything a workflow file usually needs: `use relay_workflow::prelude::*;`
 pub mod prelude {
     pub use crate::error::{Error, Result};
+    pub use crate::protocol::enums::{
+        ButtonKind, CallDirection, DeviceType, IncidentEventType, LedEffect, LifecycleType,
+        NotificationEventKind, PlayInboxAction, PromptType, StopReason, Taps, TriggerType,
+    };
     pub use crate::protocol::events::*;
     pub use crate::protocol::Lang;
     pub use crate::server::WorkflowServer;

@@ -413,6 +413,8 @@ pub struct Action<R: Request> {
     request: R,
     timeout: Option<Duration>,
     id: Option<String>,
+    /// An argument was unusable: awaiting returns this error without sending anything.
+    error: Option<Error>,
 }
 
 impl<R: Request + fmt::Debug> fmt::Debug for Action<R> {
@@ -420,6 +422,7 @@ impl<R: Request + fmt::Debug> fmt::Debug for Action<R> {
         f.debug_struct("Action")
             .field("target", &self.target)
             .field("request", &self.request)
+            .field("error", &self.error)
             .finish()
     }
 }
@@ -436,7 +439,15 @@ impl<R: Request> Action<R> {
             request,
             timeout: None,
             id: None,
+            error: None,
         }
+    }
+
+    /// Make the action fail with `error` when awaited, without sending anything
+    /// (the first error wins).
+    pub(crate) fn fail(mut self, error: impl Into<Error>) -> Self {
+        self.error.get_or_insert(error.into());
+        self
     }
 
     /// Wait this long for Relay's response instead of the action's default.
@@ -456,6 +467,9 @@ impl<R: Request> Action<R> {
     }
 
     async fn send(self) -> Result<R::Output> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
         let target = self.target.transpose()?;
         let timeout = self.timeout.unwrap_or_else(|| self.request.timeout());
         let id = self.id.unwrap_or_else(new_id);

@@ -383,6 +383,162 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// LED effect of `set_led` (spec §6.4, §10.2).
+    pub enum LedEffect {
+        /// All LEDs off, `off`.
+        Off => "off",
+        /// Steady colours, `static`.
+        Static => "static",
+        /// Flash, `flash`.
+        Flash => "flash",
+        /// Slow fade in and out, `breathe`.
+        Breathe => "breathe",
+        /// A lit LED running round the ring, `rotate`.
+        Rotate => "rotate",
+        /// Rainbow colours round the ring, `rainbow`.
+        Rainbow => "rainbow",
+    }
+}
+
+string_enum! {
+    /// `type` of a `notification` request (spec §6.6, §10.3).
+    pub enum NotificationType {
+        /// Played once on every target and shown in Dash, `broadcast`.
+        Broadcast => "broadcast",
+        /// Repeats until a recipient acknowledges it, `alert`.
+        Alert => "alert",
+        /// A plain notification, `notify`.
+        Notify => "notify",
+        /// Cancels an earlier notification of the same name, `cancel`.
+        Cancel => "cancel",
+    }
+}
+
+string_enum! {
+    /// Push-notification priority for the Relay app (spec §10.3).
+    pub enum NotificationPriority {
+        /// `normal`.
+        Normal => "normal",
+        /// `high`.
+        High => "high",
+        /// `critical`.
+        Critical => "critical",
+    }
+}
+
+string_enum! {
+    /// Push-notification sound for the Relay app (spec §10.3).
+    pub enum NotificationSound {
+        /// The default sound, `default`.
+        Default => "default",
+        /// The emergency sound, `sos`.
+        Sos => "sos",
+    }
+}
+
+string_enum! {
+    /// Whether a named timer fires once or repeatedly (spec §6.12, §10.4).
+    pub enum TimerType default Timeout {
+        /// Fires once, `timeout`.
+        Timeout => "timeout",
+        /// Fires every period until cleared, `interval`.
+        Interval => "interval",
+    }
+}
+
+string_enum! {
+    /// Unit of a named timer's `timeout` (spec §6.12, §10.4).
+    pub enum TimeoutType default Secs {
+        /// Milliseconds, `ms`.
+        Ms => "ms",
+        /// Seconds, `secs`.
+        Secs => "secs",
+        /// Minutes, `mins`.
+        Mins => "mins",
+        /// Hours, `hrs`.
+        Hrs => "hrs",
+    }
+}
+
+impl TimeoutType {
+    /// Milliseconds in one unit (`None` for a unit this SDK does not know).
+    pub fn millis(&self) -> Option<u64> {
+        match self {
+            TimeoutType::Ms => Some(1),
+            TimeoutType::Secs => Some(1_000),
+            TimeoutType::Mins => Some(60_000),
+            TimeoutType::Hrs => Some(3_600_000),
+            TimeoutType::Other(_) => None,
+        }
+    }
+}
+
+string_enum! {
+    /// What `get_device_info` asks for (spec §6.7, §10.5). The response has one field named
+    /// like the query.
+    pub enum DeviceInfoQuery {
+        /// The device's name (label), `name`.
+        Name => "name",
+        /// The device id, `id`.
+        Id => "id",
+        /// The kind of device ([`DeviceType`]), `type`.
+        Type => "type",
+        /// Street address, `address` (refreshable).
+        Address => "address",
+        /// `[latitude, longitude]`, `latlong` (refreshable).
+        Latlong => "latlong",
+        /// Battery level in percent, `battery` (refreshable).
+        Battery => "battery",
+        /// Indoor location name, `indoor_location` (refreshable).
+        IndoorLocation => "indoor_location",
+        /// Location as the .NET SDK asks for it, `location`; prefer [`DeviceInfoQuery::Address`].
+        Location => "location",
+        /// The user signed in on the device, `username`.
+        Username => "username",
+        /// Whether location reporting is on, `location_enabled`.
+        LocationEnabled => "location_enabled",
+    }
+}
+
+string_enum! {
+    /// Kind of device, the answer to a `type` query (spec §10.6).
+    pub enum DeviceType {
+        /// Relay (first generation), `relay`.
+        Relay => "relay",
+        /// Relay 2, `relay2`.
+        Relay2 => "relay2",
+        /// The Relay phone app, `relay_app`.
+        RelayApp => "relay_app",
+        /// A radio-over-IP bridge, `roip`.
+        Roip => "roip",
+        /// Relay Dash, `dash`.
+        Dash => "dash",
+    }
+}
+
+string_enum! {
+    /// Field changed by `set_device_info` (spec §6.8, §10.7).
+    pub enum DeviceInfoField {
+        /// The device's name, `label`.
+        Label => "label",
+        /// The device's channel, `channel` (does not work, per every official SDK).
+        Channel => "channel",
+        /// Location reporting, `location_enabled` (value `"true"` or `"false"`).
+        LocationEnabled => "location_enabled",
+    }
+}
+
+string_enum! {
+    /// `query` of a `group_query` request (spec §6.11).
+    pub enum GroupQueryKind {
+        /// The group's member URNs, `list_members`.
+        ListMembers => "list_members",
+        /// Whether a device is a member, `is_member`.
+        IsMember => "is_member",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,8 @@ type Handler = Box<dyn FnMut(&ReceivedRequest) -> Reply + Send>;
 /// | `call` | `{"call_id": "call-1"}` |
 /// | `group_query` | list_members → `{"member_uris": [device]}`, is_member → `{"is_member": true}` |
 /// | `create_group` | `{"uri": <group URN of the name>}` |
+/// | `play_inbox_messages` | ack; play-inbox-messages `{"action": "complete"}` |
+/// | `sms` | `{"message_id": "sms-1"}` (then sms-2 …) |
 /// | anything else | ack |
 ///
 /// Requests missing what Relay needs (`start_interaction` without `name` or target; `say`,
@@ -78,6 +80,7 @@ pub struct AutoResponder {
     observer: Option<Observer>,
     incidents: u32,
     calls: u32,
+    messages: u32,
     last_interaction: Option<String>,
 }
 
@@ -94,6 +97,7 @@ impl Default for AutoResponder {
             observer: None,
             incidents: 0,
             calls: 0,
+            messages: 0,
             last_interaction: None,
         }
     }
@@ -367,6 +371,20 @@ impl AutoResponder {
                 Some("is_member") => vec![Step::Respond(json!({ "is_member": true }))],
                 other => return Err(format!("unknown group_query query {other:?}")),
             },
+            "play_inbox_messages" => {
+                targeted(req)?;
+                vec![
+                    ack,
+                    Step::Event("play_inbox_messages", json!({ "action": "complete" })),
+                ]
+            }
+            "sms" => {
+                required(req, "text")?;
+                self.messages += 1;
+                vec![Step::Respond(
+                    json!({ "message_id": format!("sms-{}", self.messages) }),
+                )]
+            }
             "create_group" => {
                 let name = required(req, "name")?;
                 vec![Step::Respond(json!({ "uri": group_urn(name) }))]
@@ -647,11 +665,33 @@ mod tests {
             req("end_interaction", &[], json!({})),
             req("get_var", &[], json!({})),
             req("get_device_info", &[BOB], json!({"query": "shoe_size"})),
+            req("play_inbox_messages", &[], json!({})),
+            req("sms", &[], json!({"type": "sms"})),
         ] {
             let steps = r.plan(&bad);
             assert!(
                 matches!(steps.as_slice(), [Step::Error(_)]),
                 "{bad:?} → {steps:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn inbox_playback_and_sms_answers() {
+        let mut r = AutoResponder::default();
+        let steps = r.plan(&req("play_inbox_messages", &[BOB], json!({})));
+        assert_eq!(
+            steps,
+            [
+                Step::Respond(json!({})),
+                Step::Event("play_inbox_messages", json!({"action": "complete"}))
+            ]
+        );
+        for n in 1..=2 {
+            let steps = r.plan(&req("sms", &[], json!({"type": "sms", "text": "hi"})));
+            assert_eq!(
+                steps,
+                [Step::Respond(json!({"message_id": format!("sms-{n}")}))]
             );
         }
     }
