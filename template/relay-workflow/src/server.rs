@@ -386,6 +386,11 @@ impl WorkflowServer {
 
     /// Build the axum router and a handle to shut the sessions down, for embedding in an
     /// existing axum app. (`serve()` does all of this for you.)
+    ///
+    /// The router enforces the secret, the session cap, the message size, the first-event
+    /// deadline and the pending-request cap. It does not read the environment, bound the time
+    /// to send request headers, or serve TLS: those belong to the listener, which is then
+    /// yours to configure.
     pub fn into_parts(self) -> (Router, ServerHandle) {
         let handle = ServerHandle {
             shutdown: CancellationToken::new(),

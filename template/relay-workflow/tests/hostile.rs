@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use futures_util::future::join_all;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use relay_workflow::prelude::*;
 use relay_workflow::testing::{AutoResponder, Simulator, TestServer, Trigger};
 use serde_json::{json, Value};
@@ -499,4 +499,57 @@ async fn shutdown_with_fifty_sessions_in_flight_loses_none() {
         began.elapsed()
     );
     wait_for_log("closing 25 session(s) with 1001").await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_given_up_without_stalling_others() {
+    capture_logs_at("trace");
+    // On start, queue far more than a socket buffer holds (500 × 60 kB) without waiting.
+    let flood = Workflow::new().on_start(|relay, start: StartEvent| async move {
+        let device = start
+            .trigger
+            .source_uri()
+            .ok_or(Error::MissingSourceUri)?
+            .clone();
+        let text = "x".repeat(60_000);
+        let says = (0..500).map(|_| relay.say(&device, text.clone()).into_future());
+        let _ = join_all(says).await;
+        Ok(())
+    });
+    let server = TestServer::start(
+        WorkflowServer::new()
+            .workflow("flood", flood)
+            .workflow("hellopath", hello()),
+    )
+    .await;
+    let (mut stuck, _) = tokio_tungstenite::connect_async(server.url("flood"))
+        .await
+        .unwrap();
+    stuck
+        .send(Message::text(
+            Trigger::phrase("hello").to_json().to_string(),
+        ))
+        .await
+        .unwrap();
+    // `stuck` is never read from again. Meanwhile other sessions run normally.
+    for name in ["Ike", "Jo", "Kim"] {
+        complete_hello(&server.url("hellopath"), name).await;
+    }
+    // The server gives up on the stuck peer after its write timeout (10 s), bounded here.
+    let mut gave_up = false;
+    for _ in 0..300 {
+        if all_logs().contains("giving up on this connection") {
+            gave_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gave_up,
+        "the server kept writing to a peer that never reads"
+    );
+    complete_hello(&server.url("hellopath"), "Lu").await;
+    drop(stuck);
+    wait_for_sessions(&server, 0).await;
+    server.shutdown().await;
 }
