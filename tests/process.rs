@@ -310,3 +310,56 @@ async fn no_secret_reaches_the_log_even_at_trace() {
     assert!(!log.contains(SECRET), "the secret reached the log");
     assert!(!log.contains(GUESS), "a guessed secret reached the log");
 }
+
+#[test]
+fn bad_limits_and_half_tls_settings_are_clear_errors() {
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("MAX_SESSIONS", "0")],
+            "MAX_SESSIONS must be a whole number, at least 1, but it is \"0\"",
+        ),
+        (
+            &[("MAX_MESSAGE_BYTES", "10")],
+            "MAX_MESSAGE_BYTES must be a whole number, at least 1024",
+        ),
+        (
+            &[("FIRST_EVENT_TIMEOUT_SECS", "soon")],
+            "FIRST_EVENT_TIMEOUT_SECS must be a whole number of seconds, at least 1",
+        ),
+        (
+            &[("TLS_CERT_FILE", "/nonexistent/cert.pem")],
+            "TLS_CERT_FILE is set but TLS_KEY_FILE is not",
+        ),
+    ];
+    for (env, expected) in cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_relay-samples"));
+        cmd.env("PORT", "0")
+            .env_remove("TLS_CERT_FILE")
+            .env_remove("TLS_KEY_FILE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run relay-samples");
+        let began = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if began.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{env:?}: the server started instead of refusing");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success(), "{env:?} started");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+            .expect("read stderr");
+        assert!(stderr.contains(expected), "{env:?}: {stderr}");
+    }
+}
