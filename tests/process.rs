@@ -4,7 +4,7 @@ use relay_workflow::testing::{AutoResponder, Simulator};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const INTERACTION: &str =
@@ -15,6 +15,8 @@ struct Server {
     child: Child,
     port: u16,
     lines: mpsc::Receiver<String>,
+    /// Every line the server wrote to stdout, for checks over the whole log.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Server {
@@ -38,17 +40,19 @@ impl Server {
         let mut child = cmd.spawn().expect("start relay-samples");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let all = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+                all.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
             }
         });
         let mut server = Server {
             child,
             port: 0,
             lines,
+            log,
         };
         let line = server.wait_for_line("listening on 0.0.0.0:");
         server.port = line
@@ -69,6 +73,19 @@ impl Server {
             }
         }
         panic!("the server never logged {needle:?}");
+    }
+
+    /// The whole log so far (after exit: all of it, once the reader has caught up).
+    fn log(&self) -> String {
+        for _ in 0..100 {
+            // The reader thread ends at end of file; give it a moment after the exit.
+            if self.lines.recv_timeout(Duration::from_millis(20))
+                == Err(mpsc::RecvTimeoutError::Disconnected)
+            {
+                break;
+            }
+        }
+        self.log.lock().unwrap().join("\n")
     }
 
     fn url(&self) -> String {
@@ -189,4 +206,160 @@ fn a_bad_port_is_a_clear_error_naming_the_variable() {
         stderr.contains("PORT must be a port number between 0 and 65535, but it is \"eighty\""),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn sigterm_with_twenty_sessions_in_flight_loses_none() {
+    const SESSIONS: usize = 20;
+    let mut server = Server::start(&[("SHUTDOWN_DEADLINE_SECS", "2")]);
+    let mut sims = Vec::new();
+    for _ in 0..SESSIONS {
+        let mut sim = Simulator::connect(&server.url()).await.unwrap();
+        sim.start(relay_workflow::testing::Trigger::phrase("hello"))
+            .await
+            .unwrap();
+        let r = sim.expect("start_interaction").await.unwrap();
+        sims.push((sim, r));
+    }
+    let began = Instant::now();
+    server.sigterm();
+    server.wait_for_line("SIGTERM received");
+    // Half go on to the end during the drain; the other half never answer again.
+    let tasks: Vec<_> = sims
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut sim, r))| {
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    sim.ack(&r).await.map_err(|e| e.to_string())?;
+                    sim.interaction("started", INTERACTION)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let t = sim
+                        .run(AutoResponder::default().say_on_listen(["Gus"]))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if t.said().last().copied() == Some("Hello Gus! You are using Bob.") {
+                        Ok("completed")
+                    } else {
+                        Err(format!("said {:?}", t.said()))
+                    }
+                } else {
+                    match sim
+                        .with_timeout(Duration::from_secs(10))
+                        .expect_close()
+                        .await
+                    {
+                        Ok(Some((1001, _))) => Ok("closed with 1001"),
+                        other => Err(format!("{other:?}")),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let completed = outcomes.iter().filter(|o| **o == Ok("completed")).count();
+    let closed = outcomes
+        .iter()
+        .filter(|o| **o == Ok("closed with 1001"))
+        .count();
+    assert_eq!(
+        (completed, closed),
+        (SESSIONS / 2, SESSIONS / 2),
+        "{outcomes:?}"
+    );
+    let (status, _) = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    // Deadline (2 s) plus the close grace (3 s), well before Heroku's 30 s SIGKILL.
+    assert!(
+        began.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        began.elapsed()
+    );
+    let log = server.log();
+    assert!(log.contains("closing 10 session(s) with 1001"), "{log}");
+    assert!(log.contains("shutdown complete"), "{log}");
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log_even_at_trace() {
+    const SECRET: &str = "process-secret-5e6f7a8b9c0d1e2f";
+    const GUESS: &str = "process-guess-1a2b3c4d";
+    let mut server = Server::start(&[("WORKFLOW_SECRET", SECRET), ("RUST_LOG", "trace")]);
+    let good = format!("{}?secret={SECRET}", server.url());
+    let t = Simulator::connect(&good)
+        .await
+        .unwrap()
+        .run(AutoResponder::default().say_on_listen(["Hal"]))
+        .await
+        .unwrap();
+    assert_eq!(t.said()[1], "Hello Hal! You are using Bob.");
+    for url in [server.url(), format!("{}?secret={GUESS}", server.url())] {
+        let err = Simulator::connect(&url).await.unwrap_err().to_string();
+        assert!(err.contains("401"), "{err}");
+    }
+    server.wait_for_line("401: a wrong secret");
+    server.sigterm();
+    let (status, _) = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let log = server.log();
+    assert!(log.contains("frame received"), "TRACE was not on: {log}");
+    assert!(!log.contains(SECRET), "the secret reached the log");
+    assert!(!log.contains(GUESS), "a guessed secret reached the log");
+}
+
+#[test]
+fn bad_limits_and_half_tls_settings_are_clear_errors() {
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("MAX_SESSIONS", "0")],
+            "MAX_SESSIONS must be a whole number, at least 1, but it is \"0\"",
+        ),
+        (
+            &[("MAX_MESSAGE_BYTES", "10")],
+            "MAX_MESSAGE_BYTES must be a whole number, at least 1024",
+        ),
+        (
+            &[("FIRST_EVENT_TIMEOUT_SECS", "soon")],
+            "FIRST_EVENT_TIMEOUT_SECS must be a whole number of seconds, at least 1",
+        ),
+        (
+            &[("TLS_CERT_FILE", "/nonexistent/cert.pem")],
+            "TLS_CERT_FILE is set but TLS_KEY_FILE is not",
+        ),
+    ];
+    for (env, expected) in cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_relay-samples"));
+        cmd.env("PORT", "0")
+            .env_remove("TLS_CERT_FILE")
+            .env_remove("TLS_KEY_FILE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run relay-samples");
+        let began = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if began.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{env:?}: the server started instead of refusing");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success(), "{env:?} started");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+            .expect("read stderr");
+        assert!(stderr.contains(expected), "{env:?}: {stderr}");
+    }
 }

@@ -42,6 +42,15 @@ pub enum Error {
         /// The action that was cut off.
         action: &'static str,
     },
+    /// The session already has as many requests awaiting a response as it may
+    /// (`MAX_PENDING_REQUESTS`, default 1000): the new one was not sent.
+    #[error("{action} not sent: this session already has {limit} requests awaiting a response (raise MAX_PENDING_REQUESTS, or await actions before starting more)")]
+    TooManyPending {
+        /// The action that was refused.
+        action: &'static str,
+        /// The limit.
+        limit: usize,
+    },
     /// Relay's response did not have the expected shape.
     #[error("cannot decode the response to {action}: {source}")]
     Decode {

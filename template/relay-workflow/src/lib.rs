@@ -68,6 +68,12 @@
 //! | `SHUTDOWN_DEADLINE_SECS` | 25 | time sessions get to finish after SIGTERM/SIGINT |
 //! | `KEEP_AWAKE_URL` | unset | the app's public URL; when set, `/healthz` is requested periodically so an eco dyno does not sleep |
 //! | `KEEP_AWAKE_INTERVAL_SECS` | 1500 | interval of those requests (jittered) |
+//! | `WORKFLOW_SECRET` | unset | shared secret every upgrade must carry as `?secret=…` (or an `X-Relay-Workflow-Secret` header); 401 otherwise; never logged |
+//! | `MAX_SESSIONS` | 10000 | most concurrent sessions; beyond it upgrades get 503 |
+//! | `MAX_MESSAGE_BYTES` | 8388608 | largest incoming message; a larger one closes the session with 1009 |
+//! | `FIRST_EVENT_TIMEOUT_SECS` | 30 | time to send the request headers, then (upgraded) the first event; 1008 otherwise |
+//! | `MAX_PENDING_REQUESTS` | 1000 | actions awaiting a response per session; one more fails with [`Error::TooManyPending`] |
+//! | `TLS_CERT_FILE`, `TLS_KEY_FILE` | unset | PEM certificate chain and key: serve https/wss directly (not on Heroku) |
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 

@@ -7,24 +7,35 @@
 //! * a browser GET on a workflow path gets a readable 426 page naming the wss:// URL to
 //!   register (it also wakes a sleeping dyno); unknown paths get 404 before any upgrade;
 //! * `GET /healthz` reports version, workflow paths and live sessions;
+//! * limits: concurrent sessions (503 before the upgrade beyond it), message size (1009),
+//!   time to send the request headers and, once upgraded, the first event (1008), requests
+//!   awaiting a response per session (the action fails with [`Error::TooManyPending`]);
+//! * with `WORKFLOW_SECRET` set, an upgrade must present it (`?secret=…` in the registered
+//!   URL, or an `X-Relay-Workflow-Secret` header); otherwise 401 before the upgrade;
+//! * with `TLS_CERT_FILE` and `TLS_KEY_FILE` set, it serves https/wss itself (for hosts
+//!   without a TLS-terminating router);
 //! * on SIGTERM or SIGINT it stops accepting, lets running sessions finish and closes the
 //!   rest with 1001 when the shutdown deadline (25 s by default, under Heroku's 30 s) is up.
 
-use crate::session::{self, SessionContext};
+use crate::session::{self, SessionContext, Slot};
 use crate::workflow::Workflow;
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
-use std::future::{Future, IntoFuture};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -35,6 +46,16 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(25);
 pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(25);
 /// Default largest incoming message (speech events can carry base64 audio).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8 * 1024 * 1024;
+/// Default most concurrent sessions; beyond it new upgrades get 503.
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// Default time a client gets to send its request headers and, once upgraded, its first event.
+pub const DEFAULT_FIRST_EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default most requests one session may have awaiting a response.
+pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 1000;
+/// The query parameter that carries the shared secret: `wss://host/path?secret=…`.
+pub const SECRET_PARAM: &str = "secret";
+/// The header that may carry the shared secret instead of the query parameter.
+pub const SECRET_HEADER: &str = "x-relay-workflow-secret";
 /// Default interval of the keep-awake request.
 pub const DEFAULT_KEEP_AWAKE_INTERVAL: Duration = Duration::from_secs(25 * 60);
 /// After the deadline's 1001 close frames, how long sessions get to finish closing.
@@ -74,6 +95,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// An I/O error while serving.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -115,6 +139,11 @@ pub struct WorkflowServer {
     pub(crate) shutdown_deadline: Option<Duration>,
     max_message_size: Option<usize>,
     keep_awake: Option<(String, Duration)>,
+    secret: Option<String>,
+    max_sessions: Option<usize>,
+    first_event_timeout: Option<Duration>,
+    max_pending_requests: Option<usize>,
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl std::fmt::Debug for WorkflowServer {
@@ -125,6 +154,7 @@ impl std::fmt::Debug for WorkflowServer {
                 &self.routes.iter().map(|r| &*r.path).collect::<Vec<_>>(),
             )
             .field("default", &self.default.is_some())
+            .field("secret", &self.secret.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
     }
 }
@@ -202,9 +232,52 @@ impl WorkflowServer {
         self
     }
 
-    /// Largest incoming message in bytes (default 8 MiB).
+    /// Largest incoming message in bytes (default 8 MiB; env `MAX_MESSAGE_BYTES`). A larger
+    /// one closes the session with 1009.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = Some(bytes);
+        self
+    }
+
+    /// Require this shared secret on every WebSocket upgrade (env `WORKFLOW_SECRET`): the
+    /// registered URL must end in `?secret=<secret>` (or the client sends the
+    /// `X-Relay-Workflow-Secret` header). Others get 401 before the upgrade. The value is
+    /// compared in constant time and never logged.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+
+    /// Most concurrent sessions (default 10 000; env `MAX_SESSIONS`). Beyond it, new
+    /// upgrades get 503 before upgrading.
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = Some(sessions);
+        self
+    }
+
+    /// How long a client may take to send its HTTP request headers, and then, once the
+    /// WebSocket is open, its first event (default 30 s; env `FIRST_EVENT_TIMEOUT_SECS`).
+    /// A connection that is too slow is dropped (headers) or closed with 1008 (event).
+    pub fn first_event_timeout(mut self, timeout: Duration) -> Self {
+        self.first_event_timeout = Some(timeout);
+        self
+    }
+
+    /// Most requests one session may have awaiting a response (default 1000; env
+    /// `MAX_PENDING_REQUESTS`). One more fails at once with [`Error::TooManyPending`].
+    ///
+    /// [`Error::TooManyPending`]: crate::Error::TooManyPending
+    pub fn max_pending_requests(mut self, requests: usize) -> Self {
+        self.max_pending_requests = Some(requests);
+        self
+    }
+
+    /// Serve https/wss directly with this PEM certificate chain and private key (env
+    /// `TLS_CERT_FILE`, `TLS_KEY_FILE`), for hosts where nothing terminates TLS in front of
+    /// the app. Not for Heroku, whose router already does. The files are read when the
+    /// server starts, which fails with a message naming the file at fault.
+    pub fn tls(mut self, cert_file: impl Into<PathBuf>, key_file: impl Into<PathBuf>) -> Self {
+        self.tls = Some((cert_file.into(), key_file.into()));
         self
     }
 
@@ -252,6 +325,53 @@ impl WorkflowServer {
                 self.keep_awake = Some((url.trim().to_owned(), interval));
             }
         }
+        if self.secret.is_none() {
+            self.secret = std::env::var("WORKFLOW_SECRET")
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
+        }
+        if let Some(secret) = &self.secret {
+            if secret.len() < 16 {
+                warn!("WORKFLOW_SECRET is shorter than 16 characters: use a long random value (app.json generates 64 hex characters)");
+            }
+        }
+        if self.max_sessions.is_none() {
+            self.max_sessions = env_count("MAX_SESSIONS", 1)?;
+        }
+        if self.max_message_size.is_none() {
+            self.max_message_size = env_count("MAX_MESSAGE_BYTES", 1024)?;
+        }
+        if self.first_event_timeout.is_none() {
+            self.first_event_timeout = env_secs("FIRST_EVENT_TIMEOUT_SECS", 1)?;
+        }
+        if self.max_pending_requests.is_none() {
+            self.max_pending_requests = env_count("MAX_PENDING_REQUESTS", 1)?;
+        }
+        if self.tls.is_none() {
+            let cert = std::env::var("TLS_CERT_FILE")
+                .ok()
+                .filter(|v| !v.trim().is_empty());
+            let key = std::env::var("TLS_KEY_FILE")
+                .ok()
+                .filter(|v| !v.trim().is_empty());
+            match (cert, key) {
+                (Some(cert), Some(key)) => {
+                    self.tls = Some((cert.trim().into(), key.trim().into()));
+                }
+                (None, None) => {}
+                (Some(_), None) => {
+                    return Err(ServeError::Tls(
+                        "TLS_CERT_FILE is set but TLS_KEY_FILE is not: set both (PEM files) to serve wss:// directly, or neither".into(),
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(ServeError::Tls(
+                        "TLS_KEY_FILE is set but TLS_CERT_FILE is not: set both (PEM files) to serve wss:// directly, or neither".into(),
+                    ))
+                }
+            }
+        }
         if let Some((url, _)) = &self.keep_awake {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(ServeError::Env {
@@ -266,6 +386,11 @@ impl WorkflowServer {
 
     /// Build the axum router and a handle to shut the sessions down, for embedding in an
     /// existing axum app. (`serve()` does all of this for you.)
+    ///
+    /// The router enforces the secret, the session cap, the message size, the first-event
+    /// deadline and the pending-request cap. It does not read the environment, bound the time
+    /// to send request headers, or serve TLS: those belong to the listener, which is then
+    /// yours to configure.
     pub fn into_parts(self) -> (Router, ServerHandle) {
         let handle = ServerHandle {
             shutdown: CancellationToken::new(),
@@ -282,13 +407,23 @@ impl WorkflowServer {
             paths: paths.clone(),
             ping_interval: self.ping_interval.unwrap_or(DEFAULT_PING_INTERVAL),
             max_message_size: self.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
+            secret: self.secret.map(|s| Arc::from(s.into_bytes())),
+            max_sessions: self.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
+            first_event_timeout: self
+                .first_event_timeout
+                .unwrap_or(DEFAULT_FIRST_EVENT_TIMEOUT),
+            max_pending: self
+                .max_pending_requests
+                .unwrap_or(DEFAULT_MAX_PENDING_REQUESTS),
         });
         let mut router = Router::new().route("/healthz", get(health));
         for route in self.routes {
             let route = Arc::new(route);
             let endpoint = {
                 let route = route.clone();
-                move |state, method, headers, ws| endpoint(state, route, method, headers, ws)
+                move |state, method, uri, headers, ws| {
+                    endpoint(state, route, method, uri, headers, ws)
+                }
             };
             router = router
                 .route(&format!("/{}", route.path), any(endpoint.clone()))
@@ -302,8 +437,8 @@ impl WorkflowServer {
                 });
                 router = router.route(
                     "/",
-                    any(move |state, method, headers, ws| {
-                        endpoint(state, route, method, headers, ws)
+                    any(move |state, method, uri, headers, ws| {
+                        endpoint(state, route, method, uri, headers, ws)
                     }),
                 );
             }
@@ -343,14 +478,39 @@ impl WorkflowServer {
         F: Future<Output = ()> + Send + 'static,
     {
         let server = self.apply_env()?;
+        let tls = match &server.tls {
+            Some((cert, key)) => Some(load_tls(cert, key)?),
+            None => None,
+        };
         let local = listener.local_addr()?;
-        info!("listening on {local}");
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        info!(
+            "listening on {local}{}",
+            if tls.is_some() { " (TLS)" } else { "" }
+        );
+        let query = if server.secret.is_some() {
+            "?secret=<WORKFLOW_SECRET>"
+        } else {
+            ""
+        };
         for path in server.paths() {
-            info!("workflow at {path}: register wss://<your-app-host>{path} with Relay");
+            let public = if tls.is_some() {
+                "<this-host>"
+            } else {
+                "<your-app-host>"
+            };
+            info!("workflow at {path}: register wss://{public}{path}{query} with Relay");
         }
+        if server.secret.is_some() {
+            info!("WORKFLOW_SECRET is set: upgrades without it get 401");
+        }
+        tracing::debug!("serving {scheme}:// on {local}");
         let deadline = server
             .shutdown_deadline
             .unwrap_or(DEFAULT_SHUTDOWN_DEADLINE);
+        let header_timeout = server
+            .first_event_timeout
+            .unwrap_or(DEFAULT_FIRST_EVENT_TIMEOUT);
         let keep_awake = server.keep_awake.clone();
         let (router, handle) = server.into_parts();
         if let Some((url, interval)) = keep_awake {
@@ -361,38 +521,188 @@ impl WorkflowServer {
             shutdown.await;
             stop.cancel();
         });
-        let graceful = handle.shutdown.clone();
-        let mut http = tokio::spawn(
-            // Small frames each way: without TCP_NODELAY, Nagle's algorithm and delayed ACKs
-            // add about 40 ms to every request/response round trip.
-            axum::serve(
-                listener.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!("cannot set TCP_NODELAY: {e}");
-                    }
-                }),
-                router,
-            )
-            .with_graceful_shutdown(async move { graceful.cancelled().await })
-            .into_future(),
-        );
-        tokio::select! {
-            result = &mut http => {
-                // The HTTP server ended before any shutdown signal: report why.
-                handle.shutdown.cancel();
-                handle.drain(deadline).await;
-                return match result {
-                    Ok(r) => r.map_err(ServeError::Io),
-                    Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
-                };
-            }
-            _ = handle.shutdown.cancelled() => {}
-        }
+        let connections = TaskTracker::new();
+        accept_loop(
+            listener,
+            router,
+            tls,
+            header_timeout,
+            handle.shutdown.clone(),
+            connections.clone(),
+        )
+        .await;
         handle.drain(deadline).await;
-        http.abort();
+        connections.close();
+        if tokio::time::timeout(CLOSE_GRACE, connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::debug!("some HTTP connections were still open at exit");
+        }
         info!("shutdown complete");
         Ok(())
     }
+}
+
+/// Accept connections until `stop`, serving each with HTTP/1.1 (and upgrades) in its own
+/// task. A client must finish its request headers (and TLS handshake) within
+/// `header_timeout`, so that slow or silent connections cannot pile up.
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    header_timeout: Duration,
+    stop: CancellationToken,
+    connections: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.cancelled() => return,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _peer)) => tcp,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) {
+                    warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            }
+        };
+        // Small frames each way: without TCP_NODELAY, Nagle's algorithm and delayed ACKs
+        // add about 40 ms to every request/response round trip.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+        let service = TowerToHyperService::new(router.clone());
+        let stop = stop.clone();
+        match tls.clone() {
+            None => {
+                connections.spawn(serve_connection(
+                    TokioIo::new(tcp),
+                    service,
+                    header_timeout,
+                    stop,
+                ));
+            }
+            Some(acceptor) => {
+                connections.spawn(async move {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(TokioIo::new(stream), service, header_timeout, stop)
+                                .await
+                        }
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(
+                            "TLS handshake not completed within {header_timeout:?}; dropped"
+                        ),
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn serve_connection<I>(
+    io: I,
+    service: TowerToHyperService<Router>,
+    header_timeout: Duration,
+    stop: CancellationToken,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let connection = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!("HTTP connection ended: {e}");
+            }
+        }
+        _ = stop.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
+        }
+    }
+}
+
+/// Read and check the PEM certificate chain and key; every error names the file at fault.
+fn load_tls(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, ServeError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let cert_pem = std::fs::read(cert_file).map_err(|e| {
+        ServeError::Tls(format!(
+            "TLS_CERT_FILE {}: cannot read it: {e}",
+            cert_file.display()
+        ))
+    })?;
+    let key_pem = std::fs::read(key_file).map_err(|e| {
+        ServeError::Tls(format!(
+            "TLS_KEY_FILE {}: cannot read it: {e}",
+            key_file.display()
+        ))
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            ServeError::Tls(format!(
+                "TLS_CERT_FILE {}: not a valid PEM certificate file: {e}",
+                cert_file.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(ServeError::Tls(format!(
+            "TLS_CERT_FILE {}: no certificate found; it must be PEM (-----BEGIN CERTIFICATE-----), leaf certificate first",
+            cert_file.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        ServeError::Tls(format!(
+            "TLS_KEY_FILE {}: no usable PEM private key (PKCS#8, PKCS#1 or SEC1): {e}",
+            key_file.display()
+        ))
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| {
+            ServeError::Tls(format!(
+                "TLS_KEY_FILE {}: unsupported private key: {e}",
+                key_file.display()
+            ))
+        })?;
+    let certified = rustls::sign::CertifiedKey::new(certs.clone(), signing_key);
+    if let Err(e) = certified.keys_match() {
+        return Err(ServeError::Tls(format!(
+            "TLS_KEY_FILE {} does not match the certificate in TLS_CERT_FILE {}: {e}",
+            key_file.display(),
+            cert_file.display()
+        )));
+    }
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(format!("TLS setup failed: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            ServeError::Tls(format!(
+                "TLS_CERT_FILE {} and TLS_KEY_FILE {} cannot be used together: {e}",
+                cert_file.display(),
+                key_file.display()
+            ))
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Controls a running server's sessions: start the shutdown, count and drain sessions.
@@ -452,19 +762,47 @@ struct App {
     paths: Vec<String>,
     ping_interval: Duration,
     max_message_size: usize,
+    secret: Option<Arc<[u8]>>,
+    max_sessions: usize,
+    first_event_timeout: Duration,
+    max_pending: usize,
+}
+
+/// The secret a request presents: the `X-Relay-Workflow-Secret` header, else the
+/// percent-decoded `secret` query parameter.
+fn presented_secret(uri: &Uri, headers: &HeaderMap) -> Option<Vec<u8>> {
+    if let Some(value) = headers.get(SECRET_HEADER) {
+        return Some(value.as_bytes().to_vec());
+    }
+    uri.query()?.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (name == SECRET_PARAM).then(|| percent_encoding::percent_decode_str(value).collect())
+    })
+}
+
+/// Compare without stopping at the first difference: the time taken depends only on the
+/// length of `expected`, not on how much of it `given` gets right.
+fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
+    let mut diff = usize::from(expected.len() != given.len());
+    for (i, e) in expected.iter().enumerate() {
+        let g = given.get(i).copied().unwrap_or(!*e);
+        diff |= usize::from(e ^ g);
+    }
+    std::hint::black_box(diff) == 0
 }
 
 async fn endpoint(
     State(app): State<Arc<App>>,
     route: Arc<Route>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let ws = match ws {
         Ok(ws) => ws,
         Err(_) if method == Method::GET || method == Method::HEAD => {
-            return upgrade_required(&route.path, &headers);
+            return upgrade_required(&route.path, &headers, app.secret.is_some());
         }
         Err(_) => {
             return (
@@ -475,6 +813,25 @@ async fn endpoint(
                 .into_response();
         }
     };
+    if let Some(secret) = &app.secret {
+        let problem = match presented_secret(&uri, &headers) {
+            None => Some("no secret"),
+            Some(given) if !constant_time_eq(secret, &given) => Some("a wrong secret"),
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            warn!(
+                "refused a WebSocket upgrade on /{} with 401: {problem} (the registered URL must end in ?{SECRET_PARAM}=<WORKFLOW_SECRET>)",
+                route.path
+            );
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "This workflow needs its secret: register the URL with ?secret=<WORKFLOW_SECRET> at the end.\n",
+            )
+                .into_response();
+        }
+    }
     if app.handle.is_shutting_down() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -483,37 +840,62 @@ async fn endpoint(
         )
             .into_response();
     }
+    let Some(slot) = Slot::reserve(&app.handle.live, app.max_sessions) else {
+        warn!(
+            "refused a WebSocket upgrade on /{} with 503: already {} sessions (MAX_SESSIONS)",
+            route.path, app.max_sessions
+        );
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            "This server has as many sessions as it may (MAX_SESSIONS); try again later.\n",
+        )
+            .into_response();
+    };
     let ctx = SessionContext {
         path: route.path.clone(),
         ping_interval: app.ping_interval,
         force_close: app.handle.force_close.clone(),
-        live: app.handle.live.clone(),
+        first_event_timeout: app.first_event_timeout,
+        max_pending: app.max_pending,
+        max_message_size: app.max_message_size,
     };
     let workflow = route.workflow.clone();
     let tracker = app.handle.tracker.clone();
     ws.max_message_size(app.max_message_size)
         .max_frame_size(app.max_message_size)
         .on_failed_upgrade(|e| warn!("WebSocket upgrade failed: {e}"))
-        .on_upgrade(move |socket| tracker.track_future(session::run(socket, workflow, ctx)))
+        .on_upgrade(move |socket| tracker.track_future(session::run(socket, workflow, ctx, slot)))
 }
 
-fn upgrade_required(path: &str, headers: &HeaderMap) -> Response {
+fn upgrade_required(path: &str, headers: &HeaderMap, secret: bool) -> Response {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("<your-app-host>");
     let local =
         host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
+    let query = if secret {
+        "?secret=<WORKFLOW_SECRET>"
+    } else {
+        ""
+    };
     let mut body = format!(
         "This is a Relay workflow endpoint: it speaks WebSocket, not plain HTTP.\n\
          Relay connects here when the workflow is triggered.\n\n\
-         Register this URL with Relay:\n\n    wss://{host}/{path}\n\n\
-         for example:\n\n    relay workflow:create:phrase --name my-workflow --trigger \"hello\" \\\n        --uri wss://{host}/{path} --install-all\n\n\
+         Register this URL with Relay:\n\n    wss://{host}/{path}{query}\n\n\
+         for example:\n\n    relay workflow:create:phrase --name my-workflow --trigger \"hello\" \\\n        --uri 'wss://{host}/{path}{query}' --install-all\n\n\
          (Opening this page also wakes a sleeping dyno.)\n"
     );
+    if secret {
+        body.push_str(
+            "\nThis server requires a shared secret: replace <WORKFLOW_SECRET> with its value\n\
+             (on Heroku: heroku config:get WORKFLOW_SECRET). Connections without it get 401.\n",
+        );
+    }
     if local {
         body.push_str(&format!(
-            "\nThis looks like a local run: try it with the simulator:\n\n    cargo sim ws://{host}/{path} --say Alice\n"
+            "\nThis looks like a local run: try it with the simulator:\n\n    cargo sim 'ws://{host}/{path}{query}' --say Alice\n"
         ));
     }
     (
@@ -556,6 +938,24 @@ async fn not_found(State(app): State<Arc<App>>, uri: Uri) -> impl IntoResponse {
             app.paths.join(", ")
         ),
     )
+}
+
+fn env_count(name: &'static str, min: usize) -> Result<Option<usize>, ServeError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => match value.trim().parse::<usize>() {
+            Ok(n) if n >= min => Ok(Some(n)),
+            _ => Err(ServeError::Env {
+                name,
+                problem: if min <= 1 {
+                    "must be a whole number, at least 1"
+                } else {
+                    "must be a whole number, at least 1024"
+                },
+                value,
+            }),
+        },
+        _ => Ok(None),
+    }
 }
 
 fn env_secs(name: &'static str, min: u64) -> Result<Option<Duration>, ServeError> {
@@ -690,6 +1090,28 @@ mod tests {
         let _ = WorkflowServer::new()
             .workflow("a", Workflow::new())
             .workflow("/a/", Workflow::new());
+    }
+
+    #[test]
+    fn secrets_compare_in_full() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"abc", b""));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_header_or_the_query() {
+        let headers = HeaderMap::new();
+        let uri: Uri = "/p?x=1&secret=a%2Fb&y".parse().unwrap();
+        assert_eq!(presented_secret(&uri, &headers).unwrap(), b"a/b");
+        let uri: Uri = "/p?secrets=1".parse().unwrap();
+        assert_eq!(presented_secret(&uri, &headers), None);
+        let mut headers = HeaderMap::new();
+        headers.insert(SECRET_HEADER, "h".parse().unwrap());
+        assert_eq!(presented_secret(&uri, &headers).unwrap(), b"h");
     }
 
     #[test]

@@ -39,8 +39,35 @@ pub(crate) struct SessionContext {
     pub ping_interval: Duration,
     /// Cancelled when the server's shutdown deadline is reached.
     pub force_close: CancellationToken,
-    /// Live session count, for the health route.
-    pub live: Arc<AtomicUsize>,
+    /// How long a new session may take to send its first event.
+    pub first_event_timeout: Duration,
+    /// Most requests one session may have awaiting a response.
+    pub max_pending: usize,
+    /// Largest incoming message, for the log line when one is larger.
+    pub max_message_size: usize,
+}
+
+/// One place in the server's session count, taken before the upgrade and given back when
+/// the session ends (or when the upgrade fails).
+#[derive(Debug)]
+pub(crate) struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// Take a place if fewer than `max` are taken.
+    pub(crate) fn reserve(live: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        let before = live.fetch_add(1, Ordering::AcqRel);
+        if before >= max {
+            live.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(live.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 enum Outgoing {
@@ -82,6 +109,7 @@ pub(crate) struct Shared {
     out: mpsc::Sender<Outgoing>,
     /// `None` once the connection has ended: new requests fail at once.
     pending: Mutex<Option<HashMap<String, Pending>>>,
+    max_pending: usize,
     events: Mutex<EventState>,
     closed: CancellationToken,
 }
@@ -165,6 +193,17 @@ impl Shared {
             let Some(map) = pending.as_mut() else {
                 return Err(Error::Closed { action: R::ACTION });
             };
+            if map.len() >= self.max_pending {
+                warn!(
+                    action = R::ACTION,
+                    limit = self.max_pending,
+                    "too many requests awaiting a response; refused a new one"
+                );
+                return Err(Error::TooManyPending {
+                    action: R::ACTION,
+                    limit: self.max_pending,
+                });
+            }
             map.insert(
                 id.to_owned(),
                 Pending {
@@ -331,6 +370,8 @@ enum End {
     Shutdown,
     Stopped,
     WriteFailed,
+    TooBig,
+    NoFirstEvent(Duration),
 }
 
 impl std::fmt::Display for End {
@@ -343,6 +384,13 @@ impl std::fmt::Display for End {
             End::Shutdown => write!(f, "server shutdown (closed with 1001)"),
             End::Stopped => write!(f, "workflow stopped"),
             End::WriteFailed => write!(f, "could not write to Relay"),
+            End::TooBig => write!(f, "message too big (closed with 1009)"),
+            End::NoFirstEvent(after) => {
+                write!(
+                    f,
+                    "no event within {after:?} of the upgrade (closed with 1008)"
+                )
+            }
         }
     }
 }
@@ -359,12 +407,11 @@ fn clip(text: &str) -> String {
 }
 
 /// Run one workflow session on an upgraded socket until it ends.
-pub(crate) async fn run(socket: WebSocket, workflow: Workflow, ctx: SessionContext) {
+pub(crate) async fn run(socket: WebSocket, workflow: Workflow, ctx: SessionContext, slot: Slot) {
     let id = random_hex::<4>();
     let span = tracing::info_span!("session", path = %ctx.path, id = %id);
-    ctx.live.fetch_add(1, Ordering::Relaxed);
     drive(socket, workflow, &ctx, id).instrument(span).await;
-    ctx.live.fetch_sub(1, Ordering::Relaxed);
+    drop(slot);
 }
 
 async fn drive(socket: WebSocket, workflow: Workflow, ctx: &SessionContext, id: String) {
@@ -377,6 +424,7 @@ async fn drive(socket: WebSocket, workflow: Workflow, ctx: &SessionContext, id: 
         path: ctx.path.clone(),
         out: out_tx.clone(),
         pending: Mutex::new(Some(HashMap::new())),
+        max_pending: ctx.max_pending,
         events: Mutex::new(EventState::default()),
         closed: CancellationToken::new(),
     });
@@ -436,6 +484,8 @@ async fn read_loop(
     let mut awaiting_pong = false;
     // Set once we have sent a close frame: then we only wait (bounded) for the peer's.
     let mut closing: Option<(End, tokio::time::Instant)> = None;
+    let first_deadline = tokio::time::Instant::now() + ctx.first_event_timeout;
+    let mut got_event = false;
     loop {
         let close_deadline = closing
             .as_ref()
@@ -448,10 +498,21 @@ async fn read_loop(
                     None => {
                         return closing.map(|(why, _)| why).unwrap_or(End::PeerVanished("end of stream".into()));
                     }
+                    Some(Err(e)) if closing.is_none() && is_too_big(&e) => {
+                        warn!(
+                            limit = ctx.max_message_size,
+                            "closing with 1009: Relay sent a message larger than the limit of {} bytes (MAX_MESSAGE_BYTES): {e}",
+                            ctx.max_message_size
+                        );
+                        let _ = out.try_send(Outgoing::Close(1009, "message too big"));
+                        closing = Some((End::TooBig, tokio::time::Instant::now() + CLOSE_GRACE));
+                    }
                     Some(Err(e)) => {
                         return closing.map(|(why, _)| why).unwrap_or_else(|| End::PeerVanished(e.to_string()));
                     }
-                    Some(Ok(Message::Text(text))) => handle_text(text.as_str(), shared, &events),
+                    Some(Ok(Message::Text(text))) => {
+                        got_event |= handle_text(text.as_str(), shared, &events);
+                    }
                     Some(Ok(Message::Binary(bytes))) => warn!(
                         bytes = bytes.len(),
                         "ignored a binary frame: Relay sends JSON in text frames only"
@@ -485,6 +546,12 @@ async fn read_loop(
                 let _ = out.try_send(Outgoing::Close(1000, "workflow stopped"));
                 closing = Some((End::Stopped, tokio::time::Instant::now() + CLOSE_GRACE));
             }
+            _ = tokio::time::sleep_until(first_deadline), if !got_event && closing.is_none() => {
+                let after = ctx.first_event_timeout;
+                warn!("closing with 1008: no event within {after:?} of the upgrade (FIRST_EVENT_TIMEOUT_SECS)");
+                let _ = out.try_send(Outgoing::Close(1008, "no event in time"));
+                closing = Some((End::NoFirstEvent(after), tokio::time::Instant::now() + CLOSE_GRACE));
+            }
             _ = writer_done.cancelled(), if closing.is_none() => {
                 return End::WriteFailed;
             }
@@ -495,8 +562,22 @@ async fn read_loop(
     }
 }
 
-fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Event>) {
+/// Whether the read error is tungstenite's "message or frame too big".
+fn is_too_big(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(ws) = err.downcast_ref::<tungstenite::Error>() {
+            return matches!(ws, tungstenite::Error::Capacity(_));
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Decode and route one text frame; true if it was an event.
+fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Event>) -> bool {
     tracing::trace!(frame = %clip(text), "frame received");
+    let mut was_event = false;
     match decode_frame(text) {
         Err(e) => warn!(frame = %clip(text), "dropped a malformed frame: {e}"),
         Ok(Incoming::Response {
@@ -512,11 +593,13 @@ fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Event
         }
         Ok(Incoming::Progress { id }) => shared.progress(&id),
         Ok(Incoming::Event(event)) => {
+            was_event = true;
             log_event(&event);
             shared.deliver(&event);
             let _ = events.send(event);
         }
     }
+    was_event
 }
 
 fn log_event(event: &Event) {

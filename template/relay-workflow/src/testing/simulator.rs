@@ -200,7 +200,7 @@ pub struct Simulator {
 impl fmt::Debug for Simulator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Simulator")
-            .field("url", &self.url)
+            .field("url", &without_query(&self.url))
             .field("timeout", &self.timeout)
             .field("device", &self.device)
             .field("started", &self.started)
@@ -212,20 +212,30 @@ impl fmt::Debug for Simulator {
     }
 }
 
+/// The URL with its query string (which may hold the workflow's secret) masked, for
+/// messages.
+fn without_query(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_owned(),
+    }
+}
+
 impl Simulator {
     /// Open a WebSocket connection to a workflow URL such as `ws://127.0.0.1:8080/hello`,
     /// as Relay does when a trigger fires. Nothing is sent yet; call [`start`](Self::start)
     /// (or [`run`](Self::run)). Gives up after [`DEFAULT_TIMEOUT`].
     ///
     /// Only `ws://` is supported here; with feature `tools`, a TLS connection opened
-    /// elsewhere can be used through `Simulator::from_websocket`.
+    /// elsewhere can be used through `Simulator::from_websocket`. A query string (such as
+    /// `?secret=…` for a server with `WORKFLOW_SECRET`) is sent as is, and masked in errors.
     pub async fn connect(url: &str) -> Result<Simulator, SimError> {
         let attempt = timeout(DEFAULT_TIMEOUT, connect_async_with_config(url, None, true)).await;
         let ws = match attempt {
             Ok(Ok((ws, _response))) => ws,
             Ok(Err(source)) => {
                 return Err(SimError::Connect {
-                    url: url.to_owned(),
+                    url: without_query(url),
                     source,
                 })
             }
@@ -235,7 +245,7 @@ impl Simulator {
                     format!("no WebSocket handshake within {DEFAULT_TIMEOUT:?}"),
                 );
                 return Err(SimError::Connect {
-                    url: url.to_owned(),
+                    url: without_query(url),
                     source: tungstenite::Error::Io(io),
                 });
             }

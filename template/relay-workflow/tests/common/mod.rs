@@ -26,14 +26,31 @@ impl Write for Capture {
 
 /// Route `tracing` output into a buffer the tests can search.
 pub fn capture_logs() {
+    capture_logs_at("debug");
+}
+
+/// As [`capture_logs`], at the given filter (`trace` for everything). The first call in a
+/// test binary decides the filter.
+pub fn capture_logs_at(filter: &str) {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("debug")
+            .with_env_filter(filter)
             .with_ansi(false)
             .with_writer(|| Capture)
             .try_init();
     });
+}
+
+/// Everything logged so far by this test binary.
+pub fn all_logs() -> String {
+    String::from_utf8_lossy(
+        &LOGS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()),
+    )
+    .into_owned()
 }
 
 /// Wait (bounded) until a captured log line contains `needle`.

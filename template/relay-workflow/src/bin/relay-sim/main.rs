@@ -37,6 +37,7 @@ USAGE:
     relay-sim <ws-url> [OPTIONS]
 
     <ws-url> is the workflow's WebSocket URL, e.g. ws://127.0.0.1:8080/hello
+    (with ?secret=<WORKFLOW_SECRET> appended when the server sets WORKFLOW_SECRET)
     (plain ws:// only: run it against your local server).
 
 OPTIONS:
@@ -248,14 +249,15 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
     let Some(url) = url else {
         return Err("missing the workflow URL (e.g. ws://127.0.0.1:8080/hello)".into());
     };
+    let shown = url.split('?').next().unwrap_or_default();
     if url.starts_with("wss://") {
         return Err(format!(
-            "{url}: wss:// is not supported; run relay-sim against the local ws:// server"
+            "{shown}: wss:// is not supported; run relay-sim against the local ws:// server"
         ));
     }
     if !url.starts_with("ws://") {
         return Err(format!(
-            "{url:?} is not a WebSocket URL; expected ws://host:port/path"
+            "{shown:?} is not a WebSocket URL; expected ws://host:port/path"
         ));
     }
     if opts.phrase.is_some() && opts.trigger != "phrase" {
@@ -546,6 +548,9 @@ fn hint(e: &SimError, url: &str) -> Option<String> {
         tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Some(format!(
             "{authority} did not answer: is the host right, and is it a WebSocket server?"
         )),
+        tungstenite::Error::Http(resp) if resp.status() == 401 => Some(
+            "the server requires its secret: end the URL with ?secret=<WORKFLOW_SECRET> (quote the URL in the shell)".into(),
+        ),
         tungstenite::Error::Http(resp) => Some(format!(
             "the server answered HTTP {} instead of upgrading: is the workflow path right?",
             resp.status()
