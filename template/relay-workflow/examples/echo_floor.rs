@@ -17,6 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::borrow::Cow;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Deserialize)]
@@ -66,7 +67,9 @@ fn main() -> std::io::Result<()> {
 }
 
 async fn connection(tcp: TcpStream) {
-    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+    // The same 4 KiB read buffer as the SDK's server.
+    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await else {
         return;
     };
     let mut next_id: u64 = 0;
