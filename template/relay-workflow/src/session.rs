@@ -382,6 +382,8 @@ async fn drive(socket: WebSocket, workflow: Workflow, ctx: &SessionContext, id: 
     });
     let writer_done = CancellationToken::new();
     let writer = tokio::spawn(write_loop(sink, out_rx, writer_done.clone()).in_current_span());
+    // Events are boxed: the channel allocates room for 32 of them up front, and an
+    // `Event` is large, so unboxed that block alone cost several KiB per parked session.
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let stopped = CancellationToken::new();
     let relay = Relay::new(shared.clone());
@@ -425,7 +427,7 @@ async fn read_loop(
     mut stream: futures_util::stream::SplitStream<WebSocket>,
     shared: &Shared,
     out: &mpsc::Sender<Outgoing>,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedSender<Box<Event>>,
     ctx: &SessionContext,
     stopped: &CancellationToken,
     writer_done: &CancellationToken,
@@ -495,7 +497,7 @@ async fn read_loop(
     }
 }
 
-fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Event>) {
+fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Box<Event>>) {
     tracing::trace!(frame = %clip(text), "frame received");
     match decode_frame(text) {
         Err(e) => warn!(frame = %clip(text), "dropped a malformed frame: {e}"),
@@ -514,7 +516,7 @@ fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Event
         Ok(Incoming::Event(event)) => {
             log_event(&event);
             shared.deliver(&event);
-            let _ = events.send(event);
+            let _ = events.send(Box::new(event));
         }
     }
 }
@@ -596,10 +598,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 async fn dispatch(
     workflow: Workflow,
     relay: Relay,
-    mut events: mpsc::UnboundedReceiver<Event>,
+    mut events: mpsc::UnboundedReceiver<Box<Event>>,
     stopped: CancellationToken,
 ) {
     while let Some(event) = events.recv().await {
+        let event = *event;
         let is_stop = matches!(event, Event::Stop(_));
         let name = event.name().to_owned();
         match workflow.handler_for(relay.clone(), event) {
