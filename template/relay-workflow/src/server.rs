@@ -862,11 +862,17 @@ async fn endpoint(
     };
     let workflow = route.workflow.clone();
     let tracker = app.handle.tracker.clone();
+    // A small read buffer (tungstenite allocates and fills 128 KiB per connection by default)
+    // keeps a parked session cheap; longer messages still arrive whole, in more reads.
     ws.max_message_size(app.max_message_size)
         .max_frame_size(app.max_message_size)
+        .read_buffer_size(READ_BUFFER_SIZE)
         .on_failed_upgrade(|e| warn!("WebSocket upgrade failed: {e}"))
         .on_upgrade(move |socket| tracker.track_future(session::run(socket, workflow, ctx, slot)))
 }
+
+/// Bytes read from a WebSocket at a time (per connection).
+const READ_BUFFER_SIZE: usize = 4 * 1024;
 
 fn upgrade_required(path: &str, headers: &HeaderMap, secret: bool) -> Response {
     let host = headers

@@ -430,6 +430,8 @@ async fn drive(socket: WebSocket, workflow: Workflow, ctx: &SessionContext, id: 
     });
     let writer_done = CancellationToken::new();
     let writer = tokio::spawn(write_loop(sink, out_rx, writer_done.clone()).in_current_span());
+    // Events are boxed: the channel allocates room for 32 of them up front, and an
+    // `Event` is large, so unboxed that block alone cost several KiB per parked session.
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let stopped = CancellationToken::new();
     let relay = Relay::new(shared.clone());
@@ -473,7 +475,7 @@ async fn read_loop(
     mut stream: futures_util::stream::SplitStream<WebSocket>,
     shared: &Shared,
     out: &mpsc::Sender<Outgoing>,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedSender<Box<Event>>,
     ctx: &SessionContext,
     stopped: &CancellationToken,
     writer_done: &CancellationToken,
@@ -575,7 +577,7 @@ fn is_too_big(e: &axum::Error) -> bool {
 }
 
 /// Decode and route one text frame; true if it was an event.
-fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Event>) -> bool {
+fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Box<Event>>) -> bool {
     tracing::trace!(frame = %clip(text), "frame received");
     let mut was_event = false;
     match decode_frame(text) {
@@ -596,7 +598,7 @@ fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Event
             was_event = true;
             log_event(&event);
             shared.deliver(&event);
-            let _ = events.send(event);
+            let _ = events.send(Box::new(event));
         }
     }
     was_event
@@ -679,10 +681,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 async fn dispatch(
     workflow: Workflow,
     relay: Relay,
-    mut events: mpsc::UnboundedReceiver<Event>,
+    mut events: mpsc::UnboundedReceiver<Box<Event>>,
     stopped: CancellationToken,
 ) {
     while let Some(event) = events.recv().await {
+        let event = *event;
         let is_stop = matches!(event, Event::Stop(_));
         let name = event.name().to_owned();
         match workflow.handler_for(relay.clone(), event) {

@@ -86,6 +86,8 @@
 mod auto;
 mod connection;
 mod error;
+#[cfg(feature = "tools")]
+pub mod load;
 mod simulator;
 mod test_server;
 mod transcript;
