@@ -88,6 +88,7 @@ mod session;
 pub mod testing;
 pub mod urn;
 pub mod workflow;
+mod ws;
 
 pub use actions::{Coordinates, IntoCallId, MappedAction};
 pub use error::{Error, Result};

@@ -19,9 +19,9 @@
 
 use crate::session::{self, SessionContext, Slot};
 use crate::workflow::Workflow;
-use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
@@ -421,9 +421,7 @@ impl WorkflowServer {
             let route = Arc::new(route);
             let endpoint = {
                 let route = route.clone();
-                move |state, method, uri, headers, ws| {
-                    endpoint(state, route, method, uri, headers, ws)
-                }
+                move |state, request| endpoint(state, route, request)
             };
             router = router
                 .route(&format!("/{}", route.path), any(endpoint.clone()))
@@ -437,9 +435,7 @@ impl WorkflowServer {
                 });
                 router = router.route(
                     "/",
-                    any(move |state, method, uri, headers, ws| {
-                        endpoint(state, route, method, uri, headers, ws)
-                    }),
+                    any(move |state, request| endpoint(state, route, request)),
                 );
             }
             None => router = router.route("/", get(index)),
@@ -791,30 +787,50 @@ fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// The `Sec-WebSocket-Key` of a well-formed WebSocket upgrade request (RFC 6455 §4.2.1).
+fn websocket_key(request: &Request) -> Option<&HeaderValue> {
+    let headers = request.headers();
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    let ok = request.method() == Method::GET
+        && request.version() == axum::http::Version::HTTP_11
+        && has_token(header::CONNECTION, "upgrade")
+        && has_token(header::UPGRADE, "websocket")
+        && headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v == "13");
+    if !ok {
+        return None;
+    }
+    headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|key| !key.is_empty())
+}
+
 async fn endpoint(
     State(app): State<Arc<App>>,
     route: Arc<Route>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Response {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(_) if method == Method::GET || method == Method::HEAD => {
-            return upgrade_required(&route.path, &headers, app.secret.is_some());
+    let Some(key) = websocket_key(&request) else {
+        if request.method() == Method::GET || request.method() == Method::HEAD {
+            return upgrade_required(&route.path, request.headers(), app.secret.is_some());
         }
-        Err(_) => {
-            return (
-                StatusCode::METHOD_NOT_ALLOWED,
-                [(header::ALLOW, "GET")],
-                "A Relay workflow endpoint accepts only a WebSocket upgrade (GET).\n",
-            )
-                .into_response();
-        }
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET")],
+            "A Relay workflow endpoint accepts only a WebSocket upgrade (GET).\n",
+        )
+            .into_response();
     };
+    let accept = crate::ws::accept_key(key.as_bytes());
     if let Some(secret) = &app.secret {
-        let problem = match presented_secret(&uri, &headers) {
+        let problem = match presented_secret(request.uri(), request.headers()) {
             None => Some("no secret"),
             Some(given) if !constant_time_eq(secret, &given) => Some("a wrong secret"),
             Some(_) => None,
@@ -861,18 +877,36 @@ async fn endpoint(
         max_message_size: app.max_message_size,
     };
     let workflow = route.workflow.clone();
-    let tracker = app.handle.tracker.clone();
-    // A small read buffer (tungstenite allocates and fills 128 KiB per connection by default)
-    // keeps a parked session cheap; longer messages still arrive whole, in more reads.
-    ws.max_message_size(app.max_message_size)
-        .max_frame_size(app.max_message_size)
-        .read_buffer_size(READ_BUFFER_SIZE)
-        .on_failed_upgrade(|e| warn!("WebSocket upgrade failed: {e}"))
-        .on_upgrade(move |socket| tracker.track_future(session::run(socket, workflow, ctx, slot)))
+    let upgrade = hyper::upgrade::on(&mut request);
+    drop(request);
+    app.handle.tracker.spawn(async move {
+        let upgraded = match upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                warn!("WebSocket upgrade failed: {e}");
+                return;
+            }
+        };
+        // The plain TCP connection (Heroku's router terminates TLS) is used directly;
+        // anything else (TLS served here, another server) through hyper's wrapper.
+        match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+            Ok(parts) => {
+                let tcp = parts.io.into_inner();
+                session::run(tcp, &parts.read_buf, workflow, ctx, slot).await;
+            }
+            Err(upgraded) => {
+                session::run(TokioIo::new(upgraded), &[], workflow, ctx, slot).await;
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
-
-/// Bytes read from a WebSocket at a time (per connection).
-const READ_BUFFER_SIZE: usize = 4 * 1024;
 
 fn upgrade_required(path: &str, headers: &HeaderMap, secret: bool) -> Response {
     let host = headers

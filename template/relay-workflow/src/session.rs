@@ -1,24 +1,32 @@
-//! One driver per WebSocket connection.
+//! One task per WebSocket connection.
 //!
-//! The driver owns the socket. A writer task sends frames; the reader (the driver itself)
-//! routes responses to the calls waiting for them by `_id`, hands events to one-shot
-//! waiters (say-and-wait, listen, terminate) and queues them for the workflow's handlers.
-//! Handlers run one at a time, each in its own task, so a handler awaiting a response never
-//! blocks the reader, and a handler that panics takes nothing else down.
+//! The driver owns the socket and does everything for its session in one task: it reads
+//! frames and routes responses to the calls waiting for them by `_id`, hands events to
+//! one-shot waiters (say-and-wait, listen, terminate) and queues them for the workflow's
+//! handlers, runs those handlers one at a time, writes what they send, and pings. Handlers
+//! are polled by the driver with wakers of their own, so a response that completes a call
+//! costs no extra wake-up of the task; a handler that panics is caught, logged and
+//! dropped, and the session carries on.
 
 use crate::error::{Error, Result};
+use crate::protocol::enums::PromptType;
 use crate::protocol::{decode_frame, encode_request, Event, Incoming, Request};
 use crate::urn::Target;
 use crate::workflow::{Relay, Workflow};
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use crate::ws::{self, OpCode};
+use futures_util::task::AtomicWaker;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, Notify};
-use tokio_util::sync::CancellationToken;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Sleep;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::{debug, error, info, warn, Instrument};
 
 /// How long a write may take before the peer is considered stuck.
@@ -27,8 +35,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// After the connection ends, how long queued handlers may keep running.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-/// How many recent prompt and stop events are kept for waiters registered late.
+/// How many recent prompt-finished and stop events are kept for waiters registered late.
 const RECENT_EVENTS: usize = 16;
+/// Bytes read from the socket at a time, into a buffer on the driver's stack.
+const READ_CHUNK: usize = 8 * 1024;
+/// Reads per wake-up before the driver lets other sessions run.
+const READS_PER_POLL: usize = 16;
 /// Frames longer than this are shortened in log lines.
 const LOG_FRAME_CHARS: usize = 200;
 
@@ -70,13 +82,6 @@ impl Drop for Slot {
     }
 }
 
-enum Outgoing {
-    Text(String),
-    Ping,
-    Close(u16, &'static str),
-    Finish,
-}
-
 enum Reply {
     Payload(Map<String, Value>),
     Refused(String),
@@ -99,14 +104,57 @@ struct Waiter {
 struct EventState {
     closed: bool,
     waiters: Vec<Waiter>,
-    recent: VecDeque<Event>,
+    recent: VecDeque<Box<Event>>,
 }
+
+/// Why the driver should run again: set by wakers and senders, cleared by the driver.
+const WAKE_HANDLER: u8 = 1;
+const WAKE_SHUTDOWN: u8 = 2;
+const WAKE_OUTBOX: u8 = 4;
+
+/// How the rest of the session reaches the driver.
+struct DriverWake {
+    task: AtomicWaker,
+    /// True while the driver is running: then it will see `flags` before it sleeps, and
+    /// nobody needs to wake its task.
+    polling: AtomicBool,
+    flags: AtomicU8,
+}
+
+impl DriverWake {
+    fn signal(&self, flag: u8) {
+        self.flags.fetch_or(flag, Ordering::SeqCst);
+        if !self.polling.load(Ordering::SeqCst) {
+            self.task.wake();
+        }
+    }
+}
+
+/// The waker of one thing the driver polls (the running handler, the shutdown signal).
+struct FlagWaker {
+    driver: Arc<DriverWake>,
+    flag: u8,
+}
+
+impl Wake for FlagWaker {
+    fn wake(self: Arc<Self>) {
+        self.driver.signal(self.flag);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.driver.signal(self.flag);
+    }
+}
+
+/// Frames waiting for the driver to write them; `None` once the connection has ended.
+type Outbox = Mutex<Option<Vec<u8>>>;
 
 /// State shared by the driver and every [`Relay`] handle of one session.
 pub(crate) struct Shared {
     id: String,
     path: Arc<str>,
-    out: mpsc::Sender<Outgoing>,
+    outbox: Outbox,
+    wake: Arc<DriverWake>,
     /// `None` once the connection has ended: new requests fail at once.
     pending: Mutex<Option<HashMap<String, Pending>>>,
     max_pending: usize,
@@ -118,33 +166,57 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// 32 lowercase hex characters from the operating system's CSPRNG.
+/// A request id: 32 lowercase hex characters, unique within the process and, through a
+/// random per-process half, across processes.
 pub(crate) fn new_id() -> String {
-    random_hex::<16>()
+    let n = ID_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut s = String::with_capacity(32);
+    push_hex(&mut s, process_random());
+    push_hex(&mut s, mix(n));
+    s
 }
 
-fn random_hex<const N: usize>() -> String {
-    let mut bytes = [0u8; N];
-    if getrandom::fill(&mut bytes).is_err() {
-        // The OS generator is unavailable (never seen on Linux). Ids only need to be unique
-        // per connection, so fall back to a process-wide counter mixed with the clock.
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u128;
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let mixed = (n << 64) ^ t;
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = (mixed >> ((i % 16) * 8)) as u8;
-        }
-    }
-    let mut s = String::with_capacity(N * 2);
-    for b in bytes {
-        s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-        s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
-    }
+/// A short session id for log lines (8 hex characters).
+fn session_id() -> String {
+    let n = ID_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut s = String::with_capacity(16);
+    push_hex(&mut s, mix(n ^ process_random()));
+    s.truncate(8);
     s
+}
+
+static ID_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// 64 bits from the operating system's generator, read once.
+fn process_random() -> u64 {
+    static RANDOM: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *RANDOM.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        if getrandom::fill(&mut bytes).is_err() {
+            // No OS generator (never seen on Linux): the clock still separates processes.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            bytes = (t ^ u64::from(std::process::id()) << 32).to_le_bytes();
+        }
+        u64::from_le_bytes(bytes)
+    })
+}
+
+/// A bijection on u64 (splitmix64's finalizer): distinct counters give distinct ids.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn push_hex(s: &mut String, n: u64) {
+    for shift in (0..16).rev() {
+        let digit = ((n >> (shift * 4)) & 0xf) as u32;
+        s.push(char::from_digit(digit, 16).unwrap_or('0'));
+    }
 }
 
 /// Removes a pending entry when the waiting call ends or is dropped.
@@ -256,10 +328,15 @@ impl Shared {
     }
 
     async fn send_frame(&self, frame: String, action: &'static str) -> Result<()> {
-        self.out
-            .send(Outgoing::Text(frame))
-            .await
-            .map_err(|_| Error::Closed { action })
+        {
+            let mut outbox = lock(&self.outbox);
+            let Some(bytes) = outbox.as_mut() else {
+                return Err(Error::Closed { action });
+            };
+            ws::encode(OpCode::Text, frame.as_bytes(), bytes);
+        }
+        self.wake.signal(WAKE_OUTBOX);
+        Ok(())
     }
 
     /// Register a one-shot waiter for the first event that `matches`. Recent prompt and stop
@@ -275,7 +352,7 @@ impl Shared {
             return rx; // tx dropped: the receiver reports the closed connection
         }
         if let Some(event) = state.recent.iter().find(|e| matches(e)) {
-            let _ = tx.send(event.clone());
+            let _ = tx.send(Event::clone(event));
             return rx;
         }
         state.waiters.retain(|w| !w.tx.is_closed());
@@ -300,11 +377,18 @@ impl Shared {
                 i += 1;
             }
         }
-        if matches!(event, Event::Prompt(_) | Event::Stop(_)) {
+        // Only what a late waiter may still look for: a prompt that finished (its playback
+        // id comes with the response, which may be read after the event) and the stop.
+        let keep = match event {
+            Event::Prompt(p) => matches!(p.kind, PromptType::Stopped | PromptType::Failed),
+            Event::Stop(_) => true,
+            _ => false,
+        };
+        if keep {
             if state.recent.len() == RECENT_EVENTS {
                 state.recent.pop_front();
             }
-            state.recent.push_back(event.clone());
+            state.recent.push_back(Box::new(event.clone()));
         }
     }
 
@@ -359,6 +443,16 @@ impl Shared {
         state.closed = true;
         state.waiters.clear();
         state.recent.clear();
+        drop(state);
+        *lock(&self.outbox) = None;
+    }
+
+    /// The frames waiting to be written, if any.
+    fn take_outbox(&self) -> Option<Vec<u8>> {
+        lock(&self.outbox)
+            .as_mut()
+            .filter(|bytes| !bytes.is_empty())
+            .map(std::mem::take)
     }
 }
 
@@ -369,8 +463,9 @@ enum End {
     PingTimeout,
     Shutdown,
     Stopped,
-    WriteFailed,
+    WriteFailed(String),
     TooBig,
+    Violation(u16, String),
     NoFirstEvent(Duration),
 }
 
@@ -383,8 +478,14 @@ impl std::fmt::Display for End {
             End::PingTimeout => write!(f, "Relay stopped answering pings"),
             End::Shutdown => write!(f, "server shutdown (closed with 1001)"),
             End::Stopped => write!(f, "workflow stopped"),
-            End::WriteFailed => write!(f, "could not write to Relay"),
+            End::WriteFailed(why) => write!(f, "could not write to Relay ({why})"),
             End::TooBig => write!(f, "message too big (closed with 1009)"),
+            End::Violation(code, what) => {
+                write!(
+                    f,
+                    "Relay broke the WebSocket protocol: {what} (closed with {code})"
+                )
+            }
             End::NoFirstEvent(after) => {
                 write!(
                     f,
@@ -406,64 +507,164 @@ fn clip(text: &str) -> String {
     format!("{}… ({} bytes)", &text[..end], text.len())
 }
 
-/// Run one workflow session on an upgraded socket until it ends.
-pub(crate) async fn run(socket: WebSocket, workflow: Workflow, ctx: SessionContext, slot: Slot) {
-    let id = random_hex::<4>();
+/// Run one workflow session on an upgraded connection until it ends. `early` holds bytes
+/// the client sent right behind its upgrade request.
+pub(crate) async fn run<S>(
+    socket: S,
+    early: &[u8],
+    workflow: Workflow,
+    ctx: SessionContext,
+    slot: Slot,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let id = session_id();
     let span = tracing::info_span!("session", path = %ctx.path, id = %id);
-    drive(socket, workflow, &ctx, id).instrument(span).await;
+    drive(socket, early, workflow, &ctx, id)
+        .instrument(span)
+        .await;
     drop(slot);
 }
 
-async fn drive(socket: WebSocket, workflow: Workflow, ctx: &SessionContext, id: String) {
+type Handler = Pin<Box<dyn Future<Output = crate::workflow::HandlerResult> + Send>>;
+
+/// The running handler and what it handles.
+struct Running {
+    future: Handler,
+    name: String,
+    is_stop: bool,
+}
+
+/// Everything one session's driver holds.
+struct Driver<'a, S> {
+    socket: S,
+    reader: ws::Reader,
+    /// Bytes being written, and how many of them are already out.
+    writing: Vec<u8>,
+    written: usize,
+    /// Since when a write has been waiting for the socket.
+    write_stalled: Option<Instant>,
+    /// Set when reading is over (end of stream, error, or the close handshake).
+    read_done: bool,
+    /// Set after a protocol violation: what follows is dropped unread.
+    discard: bool,
+    shared: Arc<Shared>,
+    relay: Relay,
+    workflow: Workflow,
+    ctx: &'a SessionContext,
+    wake: Arc<DriverWake>,
+    handler_waker: Waker,
+    shutdown_waker: Waker,
+    running: Option<Running>,
+    queue: VecDeque<Event>,
+    got_event: bool,
+    first_deadline: Instant,
+    next_ping: Instant,
+    awaiting_pong: bool,
+    /// Set once a close frame is sent (or due): then only the peer's close is awaited.
+    closing: Option<(End, Instant)>,
+    /// Set when the session is over, with why.
+    end: Option<End>,
+    /// Set once the stop event's handler has finished.
+    stopped: bool,
+}
+
+async fn drive<S>(socket: S, early: &[u8], workflow: Workflow, ctx: &SessionContext, id: String)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let started = Instant::now();
     info!("session opened");
-    let (sink, stream) = socket.split();
-    let (out_tx, out_rx) = mpsc::channel(256);
+    let wake = Arc::new(DriverWake {
+        task: AtomicWaker::new(),
+        polling: AtomicBool::new(false),
+        flags: AtomicU8::new(WAKE_SHUTDOWN),
+    });
     let shared = Arc::new(Shared {
         id,
         path: ctx.path.clone(),
-        out: out_tx.clone(),
+        outbox: Mutex::new(Some(Vec::new())),
+        wake: wake.clone(),
         pending: Mutex::new(Some(HashMap::new())),
         max_pending: ctx.max_pending,
         events: Mutex::new(EventState::default()),
         closed: CancellationToken::new(),
     });
-    let writer_done = CancellationToken::new();
-    let writer = tokio::spawn(write_loop(sink, out_rx, writer_done.clone()).in_current_span());
-    // Events are boxed: the channel allocates room for 32 of them up front, and an
-    // `Event` is large, so unboxed that block alone cost several KiB per parked session.
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let stopped = CancellationToken::new();
-    let relay = Relay::new(shared.clone());
-    let dispatcher =
-        tokio::spawn(dispatch(workflow, relay, events_rx, stopped.clone()).in_current_span());
-    let dispatcher_abort = dispatcher.abort_handle();
-
-    let end = read_loop(
-        stream,
-        &shared,
-        &out_tx,
-        events_tx,
+    let flag_waker = |flag| {
+        Waker::from(Arc::new(FlagWaker {
+            driver: wake.clone(),
+            flag,
+        }))
+    };
+    let mut driver = Driver {
+        socket,
+        reader: ws::Reader::new(ctx.max_message_size),
+        writing: Vec::new(),
+        written: 0,
+        write_stalled: None,
+        read_done: false,
+        discard: false,
+        relay: Relay::new(shared.clone()),
+        shared,
+        workflow,
         ctx,
-        &stopped,
-        &writer_done,
-    )
-    .await;
-    shared.close();
+        handler_waker: flag_waker(WAKE_HANDLER),
+        shutdown_waker: flag_waker(WAKE_SHUTDOWN),
+        wake,
+        running: None,
+        queue: VecDeque::new(),
+        got_event: false,
+        first_deadline: started + ctx.first_event_timeout,
+        next_ping: started + ctx.ping_interval,
+        awaiting_pong: false,
+        closing: None,
+        end: None,
+        stopped: false,
+    };
+    if !early.is_empty() {
+        let mut early = early.to_vec();
+        driver.consume(&mut early);
+    }
+    let timer = tokio::time::sleep_until(driver.next_deadline().into());
+    let shutdown = ctx.force_close.clone().cancelled_owned();
+    tokio::pin!(timer, shutdown);
+    std::future::poll_fn(|cx| driver.poll(cx, timer.as_mut(), shutdown.as_mut())).await;
+    let end = driver.end.take().unwrap_or(End::Shutdown);
+
+    // Whatever is still queued for Relay (the close frame, say) gets a bounded last chance.
+    let _ = tokio::time::timeout(CLOSE_GRACE, std::future::poll_fn(|cx| driver.finish(cx))).await;
+    driver.shared.close();
+    let Driver {
+        socket,
+        mut running,
+        mut queue,
+        workflow,
+        relay,
+        ..
+    } = driver;
+    drop(socket);
 
     // Handlers still queued run against a closed session: their actions fail at once.
-    if tokio::time::timeout(DRAIN_TIMEOUT, dispatcher)
-        .await
-        .is_err()
-    {
-        dispatcher_abort.abort();
+    let drain = async {
+        loop {
+            if let Some(r) = running.take() {
+                let outcome = std::panic::AssertUnwindSafe(r.future);
+                report(
+                    &r.name,
+                    futures_util::FutureExt::catch_unwind(outcome).await,
+                );
+            }
+            match queue.pop_front() {
+                Some(event) => running = start(&workflow, &relay, event),
+                None => break,
+            }
+        }
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
         warn!(
             "a handler was still running {DRAIN_TIMEOUT:?} after the connection ended; aborted it"
         );
     }
-    let _ = tokio::time::timeout(CLOSE_GRACE, out_tx.send(Outgoing::Finish)).await;
-    drop(out_tx);
-    let _ = tokio::time::timeout(CLOSE_GRACE, writer).await;
     info!(
         duration_ms = started.elapsed().as_millis() as u64,
         "session ended after {:.3}s: {end}",
@@ -471,137 +672,392 @@ async fn drive(socket: WebSocket, workflow: Workflow, ctx: &SessionContext, id: 
     );
 }
 
-async fn read_loop(
-    mut stream: futures_util::stream::SplitStream<WebSocket>,
-    shared: &Shared,
-    out: &mpsc::Sender<Outgoing>,
-    events: mpsc::UnboundedSender<Box<Event>>,
-    ctx: &SessionContext,
-    stopped: &CancellationToken,
-    writer_done: &CancellationToken,
-) -> End {
-    let period = ctx.ping_interval;
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut awaiting_pong = false;
-    // Set once we have sent a close frame: then we only wait (bounded) for the peer's.
-    let mut closing: Option<(End, tokio::time::Instant)> = None;
-    let first_deadline = tokio::time::Instant::now() + ctx.first_event_timeout;
-    let mut got_event = false;
-    loop {
-        let close_deadline = closing
-            .as_ref()
-            .map(|(_, at)| *at)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-        tokio::select! {
-            frame = stream.next() => {
-                awaiting_pong = false;
-                match frame {
-                    None => {
-                        return closing.map(|(why, _)| why).unwrap_or(End::PeerVanished("end of stream".into()));
-                    }
-                    Some(Err(e)) if closing.is_none() && is_too_big(&e) => {
-                        warn!(
-                            limit = ctx.max_message_size,
-                            "closing with 1009: Relay sent a message larger than the limit of {} bytes (MAX_MESSAGE_BYTES): {e}",
-                            ctx.max_message_size
-                        );
-                        let _ = out.try_send(Outgoing::Close(1009, "message too big"));
-                        closing = Some((End::TooBig, tokio::time::Instant::now() + CLOSE_GRACE));
-                    }
-                    Some(Err(e)) => {
-                        return closing.map(|(why, _)| why).unwrap_or_else(|| End::PeerVanished(e.to_string()));
-                    }
-                    Some(Ok(Message::Text(text))) => {
-                        got_event |= handle_text(text.as_str(), shared, &events);
-                    }
-                    Some(Ok(Message::Binary(bytes))) => warn!(
-                        bytes = bytes.len(),
-                        "ignored a binary frame: Relay sends JSON in text frames only"
-                    ),
-                    Some(Ok(Message::Ping(_))) | Some(Ok(Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(frame))) => {
-                        if let Some((why, _)) = closing {
-                            return why;
-                        }
-                        return End::PeerClosed(frame.map(|f| f.code));
-                    }
+/// The handler for `event`, started (not yet polled), if the workflow has one.
+fn start(workflow: &Workflow, relay: &Relay, event: Event) -> Option<Running> {
+    let name = event.name().to_owned();
+    let is_stop = matches!(event, Event::Stop(_));
+    match workflow.handler_for(relay.clone(), event) {
+        Some(future) => Some(Running {
+            future,
+            name,
+            is_stop,
+        }),
+        None => {
+            debug!(event = %name, "no handler");
+            None
+        }
+    }
+}
+
+/// Log how a handler ended.
+fn report(name: &str, outcome: std::thread::Result<crate::workflow::HandlerResult>) {
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(handler = %name, "handler failed: {e}"),
+        Err(payload) => error!(
+            handler = %name,
+            "handler panicked: {}; the session goes on",
+            panic_message(payload.as_ref())
+        ),
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "non-string panic payload"
+    }
+}
+
+impl<S> Driver<'_, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Run until the session is over (`Ready`) or nothing can happen until a wake-up.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut timer: Pin<&mut Sleep>,
+        mut shutdown: Pin<&mut WaitForCancellationFutureOwned>,
+    ) -> Poll<()> {
+        self.wake.task.register(cx.waker());
+        self.wake.polling.store(true, Ordering::SeqCst);
+        loop {
+            let flags = self.wake.flags.swap(0, Ordering::SeqCst);
+            if flags & WAKE_SHUTDOWN != 0 {
+                let mut scx = Context::from_waker(&self.shutdown_waker);
+                if shutdown.as_mut().poll(&mut scx).is_ready() && self.closing.is_none() {
+                    info!("shutdown deadline reached; closing with 1001");
+                    self.close(1001, "server shutting down", End::Shutdown);
                 }
             }
-            _ = ping.tick(), if closing.is_none() => {
-                if awaiting_pong {
-                    warn!("no pong within {period:?}; closing the connection");
-                    return End::PingTimeout;
-                }
-                awaiting_pong = true;
-                if out.try_send(Outgoing::Ping).is_err() {
-                    debug!("write queue full; skipped a ping");
-                }
+            if !self.read_done {
+                self.read(cx);
             }
-            _ = ctx.force_close.cancelled(), if closing.is_none() => {
-                info!("shutdown deadline reached; closing with 1001");
-                let _ = out.try_send(Outgoing::Close(1001, "server shutting down"));
-                closing = Some((End::Shutdown, tokio::time::Instant::now() + CLOSE_GRACE));
-            }
-            _ = stopped.cancelled(), if closing.is_none() => {
+            self.run_handlers(flags & WAKE_HANDLER != 0);
+            if self.stopped && self.closing.is_none() && self.end.is_none() {
                 debug!("stop event handled; closing with 1000");
-                let _ = out.try_send(Outgoing::Close(1000, "workflow stopped"));
-                closing = Some((End::Stopped, tokio::time::Instant::now() + CLOSE_GRACE));
+                self.close(1000, "workflow stopped", End::Stopped);
             }
-            _ = tokio::time::sleep_until(first_deadline), if !got_event && closing.is_none() => {
-                let after = ctx.first_event_timeout;
-                warn!("closing with 1008: no event within {after:?} of the upgrade (FIRST_EVENT_TIMEOUT_SECS)");
-                let _ = out.try_send(Outgoing::Close(1008, "no event in time"));
-                closing = Some((End::NoFirstEvent(after), tokio::time::Instant::now() + CLOSE_GRACE));
+            self.check_time();
+            self.write(cx);
+            if self.end.is_some() {
+                self.wake.polling.store(false, Ordering::SeqCst);
+                return Poll::Ready(());
             }
-            _ = writer_done.cancelled(), if closing.is_none() => {
-                return End::WriteFailed;
+            let deadline = self.next_deadline().into();
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
             }
-            _ = tokio::time::sleep_until(close_deadline), if closing.is_some() => {
-                return closing.map(|(why, _)| why).unwrap_or(End::Shutdown);
+            if timer.as_mut().poll(cx).is_ready() {
+                continue;
             }
+            self.wake.polling.store(false, Ordering::SeqCst);
+            if self.wake.flags.load(Ordering::SeqCst) == 0 {
+                return Poll::Pending;
+            }
+            self.wake.polling.store(true, Ordering::SeqCst);
         }
     }
-}
 
-/// Whether the read error is tungstenite's "message or frame too big".
-fn is_too_big(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(ws) = err.downcast_ref::<tungstenite::Error>() {
-            return matches!(ws, tungstenite::Error::Capacity(_));
+    /// Read what the socket has, up to a bound, and handle every message in it.
+    fn read(&mut self, cx: &mut Context<'_>) {
+        let mut chunk = [0u8; READ_CHUNK];
+        for _ in 0..READS_PER_POLL {
+            let mut buf = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut self.socket).poll_read(cx, &mut buf) {
+                Poll::Pending => return,
+                Poll::Ready(Err(e)) => {
+                    self.read_done = true;
+                    self.finish_with(End::PeerVanished(e.to_string()));
+                    return;
+                }
+                Poll::Ready(Ok(())) => {
+                    let n = buf.filled().len();
+                    if n == 0 {
+                        self.read_done = true;
+                        self.finish_with(End::PeerVanished("end of stream".into()));
+                        return;
+                    }
+                    self.consume(&mut chunk[..n]);
+                    if self.read_done {
+                        return;
+                    }
+                }
+            }
         }
-        source = err.source();
+        // More may be waiting: come back after other sessions had a turn.
+        cx.waker().wake_by_ref();
     }
-    false
-}
 
-/// Decode and route one text frame; true if it was an event.
-fn handle_text(text: &str, shared: &Shared, events: &mpsc::UnboundedSender<Box<Event>>) -> bool {
-    tracing::trace!(frame = %clip(text), "frame received");
-    let mut was_event = false;
-    match decode_frame(text) {
-        Err(e) => warn!(frame = %clip(text), "dropped a malformed frame: {e}"),
-        Ok(Incoming::Response {
-            id,
-            action,
-            payload,
-        }) => {
-            shared.complete(&id, Reply::Payload(payload), &action);
+    /// Hand the bytes just read to the WebSocket reader and act on each message.
+    fn consume(&mut self, data: &mut [u8]) {
+        self.awaiting_pong = false;
+        if self.discard {
+            return;
         }
-        Ok(Incoming::Error { id, message }) => {
-            warn!(id, "Relay refused a request: {message}");
-            shared.complete(&id, Reply::Refused(message), "error");
-        }
-        Ok(Incoming::Progress { id }) => shared.progress(&id),
-        Ok(Incoming::Event(event)) => {
-            was_event = true;
-            log_event(&event);
-            shared.deliver(&event);
-            let _ = events.send(Box::new(event));
+        let mut reader = std::mem::replace(&mut self.reader, ws::Reader::new(0));
+        let result = reader.feed(data, |message| self.message(message));
+        self.reader = reader;
+        if let Err(violation) = result {
+            let code = violation.close_code();
+            if code == 1009 {
+                warn!(
+                    limit = self.ctx.max_message_size,
+                    "closing with 1009: Relay sent a message larger than the limit of {} bytes (MAX_MESSAGE_BYTES): {violation}",
+                    self.ctx.max_message_size
+                );
+                self.close(1009, "message too big", End::TooBig);
+            } else {
+                warn!("closing with {code}: Relay broke the WebSocket protocol: {violation}");
+                self.close(
+                    code,
+                    "protocol error",
+                    End::Violation(code, violation.to_string()),
+                );
+            }
+            // What follows is not parsed (it may be the rest of the offending frame) but
+            // still read, so that the close frame reaches Relay before the connection ends.
+            self.discard = true;
         }
     }
-    was_event
+
+    /// One message from Relay; `false` stops reading.
+    fn message(&mut self, message: ws::Message<'_>) -> bool {
+        match message {
+            ws::Message::Text(text) => self.text(text),
+            ws::Message::Binary(bytes) => warn!(
+                bytes,
+                "ignored a binary frame: Relay sends JSON in text frames only"
+            ),
+            ws::Message::Ping(payload) => {
+                if self.closing.is_none() {
+                    ws::encode(OpCode::Pong, payload, &mut self.writing);
+                }
+            }
+            ws::Message::Pong => {}
+            ws::Message::Close(code, _reason) => {
+                self.read_done = true;
+                match self.closing.take() {
+                    Some((why, _)) => self.end = Some(why),
+                    None => {
+                        // Answer the close handshake, then end.
+                        ws::encode_close(code.unwrap_or(1000), "", &mut self.writing);
+                        self.end = Some(End::PeerClosed(code));
+                    }
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Decode and route one text message.
+    fn text(&mut self, text: &str) {
+        tracing::trace!(frame = %clip(text), "frame received");
+        match decode_frame(text) {
+            Err(e) => warn!(frame = %clip(text), "dropped a malformed frame: {e}"),
+            Ok(Incoming::Response {
+                id,
+                action,
+                payload,
+            }) => {
+                self.shared.complete(&id, Reply::Payload(payload), &action);
+            }
+            Ok(Incoming::Error { id, message }) => {
+                warn!(id, "Relay refused a request: {message}");
+                self.shared.complete(&id, Reply::Refused(message), "error");
+            }
+            Ok(Incoming::Progress { id }) => self.shared.progress(&id),
+            Ok(Incoming::Event(event)) => {
+                self.got_event = true;
+                log_event(&event);
+                self.shared.deliver(&event);
+                self.queue.push_back(event);
+            }
+        }
+    }
+
+    /// Poll the running handler (if `woken`), start queued ones as handlers finish.
+    fn run_handlers(&mut self, mut woken: bool) {
+        loop {
+            if self.running.is_none() {
+                let Some(event) = self.queue.pop_front() else {
+                    if self.queue.capacity() > 0 {
+                        self.queue = VecDeque::new();
+                    }
+                    return;
+                };
+                let is_stop = matches!(event, Event::Stop(_));
+                self.running = start(&self.workflow, &self.relay, event);
+                if self.running.is_none() && is_stop {
+                    self.stopped = true;
+                }
+                woken = true;
+                continue;
+            }
+            if !woken {
+                return;
+            }
+            let Some(running) = self.running.as_mut() else {
+                continue;
+            };
+            let mut hcx = Context::from_waker(&self.handler_waker);
+            let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                running.future.as_mut().poll(&mut hcx)
+            }));
+            let outcome = match polled {
+                Ok(Poll::Pending) => return,
+                Ok(Poll::Ready(result)) => Ok(result),
+                Err(payload) => Err(payload),
+            };
+            let finished = self.running.take();
+            if let Some(r) = finished {
+                report(&r.name, outcome);
+                if r.is_stop {
+                    self.stopped = true;
+                }
+            }
+            woken = false;
+        }
+    }
+
+    /// Queue a close frame and wait (bounded) for the peer's.
+    fn close(&mut self, code: u16, reason: &str, why: End) {
+        ws::encode_close(code, reason, &mut self.writing);
+        self.closing = Some((why, Instant::now() + CLOSE_GRACE));
+    }
+
+    /// The session is over for `why`, unless it was already closing for a reason.
+    fn finish_with(&mut self, why: End) {
+        if self.end.is_none() {
+            self.end = Some(self.closing.take().map_or(why, |(reason, _)| reason));
+        }
+    }
+
+    /// Move queued frames to the socket, as far as it takes them.
+    fn write(&mut self, cx: &mut Context<'_>) {
+        if let Some(bytes) = self.shared.take_outbox() {
+            if self.closing.is_none() && self.end.is_none() {
+                if self.writing.is_empty() {
+                    self.writing = bytes;
+                } else {
+                    self.writing.extend_from_slice(&bytes);
+                }
+            }
+        }
+        if self.written >= self.writing.len() {
+            return;
+        }
+        match self.flush(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => {
+                debug!("write failed: {e}");
+                self.read_done = true;
+                self.writing = Vec::new();
+                self.written = 0;
+                if self.end.is_none() {
+                    self.closing = None;
+                    self.end = Some(End::WriteFailed(e.to_string()));
+                }
+            }
+            Poll::Pending => {}
+        }
+    }
+
+    /// Write `writing` out; `Pending` while the socket is full.
+    fn flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.written < self.writing.len() {
+            match Pin::new(&mut self.socket).poll_write(cx, &self.writing[self.written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.written += n;
+                    self.write_stalled = None;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    self.write_stalled.get_or_insert_with(Instant::now);
+                    return Poll::Pending;
+                }
+            }
+        }
+        // All out: give the buffer back, a waiting session holds none.
+        self.writing = Vec::new();
+        self.written = 0;
+        Pin::new(&mut self.socket).poll_flush(cx)
+    }
+
+    /// After the session ended: write what is left (a close frame), then shut the socket.
+    fn finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.written < self.writing.len() {
+            match self.flush(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        Pin::new(&mut self.socket).poll_shutdown(cx).map(|_| ())
+    }
+
+    /// Pings, the first-event deadline, the close grace and stalled writes.
+    fn check_time(&mut self) {
+        if self.end.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        if let Some((_, at)) = &self.closing {
+            if now >= *at {
+                self.finish_with(End::Shutdown);
+            }
+            return;
+        }
+        if let Some(since) = self.write_stalled {
+            if now >= since + WRITE_TIMEOUT {
+                warn!("a write took longer than {WRITE_TIMEOUT:?}; giving up on this connection");
+                self.end = Some(End::WriteFailed("the peer stopped reading".into()));
+                return;
+            }
+        }
+        if !self.got_event && now >= self.first_deadline {
+            let after = self.ctx.first_event_timeout;
+            warn!("closing with 1008: no event within {after:?} of the upgrade (FIRST_EVENT_TIMEOUT_SECS)");
+            self.close(1008, "no event in time", End::NoFirstEvent(after));
+            return;
+        }
+        if now >= self.next_ping {
+            if self.awaiting_pong {
+                warn!(
+                    "no pong within {:?}; closing the connection",
+                    self.ctx.ping_interval
+                );
+                self.end = Some(End::PingTimeout);
+                return;
+            }
+            self.awaiting_pong = true;
+            ws::encode(OpCode::Ping, b"", &mut self.writing);
+            self.next_ping = now + self.ctx.ping_interval;
+        }
+    }
+
+    /// When the driver must look at the clock next.
+    fn next_deadline(&self) -> Instant {
+        if let Some((_, at)) = &self.closing {
+            return *at;
+        }
+        let mut next = self.next_ping;
+        if !self.got_event {
+            next = next.min(self.first_deadline);
+        }
+        if let Some(since) = self.write_stalled {
+            next = next.min(since + WRITE_TIMEOUT);
+        }
+        next
+    }
 }
 
 fn log_event(event: &Event) {
@@ -618,99 +1074,6 @@ fn log_event(event: &Event) {
         Event::Start(e) => info!(event = "start", "start ({} trigger)", e.trigger.kind),
         Event::Unknown(e) => info!(event = %e.event_type, "unknown event type; no typed handler"),
         other => info!(event = other.name(), "event {}", other.name()),
-    }
-}
-
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Outgoing>,
-    done: CancellationToken,
-) {
-    while let Some(message) = rx.recv().await {
-        let (message, last) = match message {
-            Outgoing::Text(text) => (Message::Text(text.into()), false),
-            Outgoing::Ping => (Message::Ping(Default::default()), false),
-            Outgoing::Close(code, reason) => (
-                Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })),
-                true,
-            ),
-            Outgoing::Finish => break,
-        };
-        match tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                debug!("write failed: {e}");
-                break;
-            }
-            Err(_) => {
-                warn!("a write took longer than {WRITE_TIMEOUT:?}; giving up on this connection");
-                break;
-            }
-        }
-        if last {
-            // Keep the sink until the reader sees the peer's close (or gives up).
-            let _ = rx.recv().await;
-            break;
-        }
-    }
-    done.cancel();
-}
-
-/// Drops (aborts) a spawned handler task if the dispatcher itself is aborted.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "non-string panic payload"
-    }
-}
-
-async fn dispatch(
-    workflow: Workflow,
-    relay: Relay,
-    mut events: mpsc::UnboundedReceiver<Box<Event>>,
-    stopped: CancellationToken,
-) {
-    while let Some(event) = events.recv().await {
-        let event = *event;
-        let is_stop = matches!(event, Event::Stop(_));
-        let name = event.name().to_owned();
-        match workflow.handler_for(relay.clone(), event) {
-            Some(future) => {
-                let task = tokio::spawn(future.in_current_span());
-                let _abort = AbortOnDrop(task.abort_handle());
-                match task.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => warn!(handler = %name, "handler failed: {e}"),
-                    Err(join) if join.is_panic() => {
-                        let payload = join.into_panic();
-                        error!(
-                            handler = %name,
-                            "handler panicked: {}; the session goes on",
-                            panic_message(payload.as_ref())
-                        );
-                    }
-                    Err(_) => debug!(handler = %name, "handler cancelled"),
-                }
-            }
-            None => debug!(event = %name, "no handler"),
-        }
-        if is_stop {
-            stopped.cancel();
-        }
     }
 }
 
