@@ -111,7 +111,7 @@ impl std::fmt::Debug for ServeError {
 
 struct Route {
     path: Arc<str>,
-    workflow: Workflow,
+    workflow: Arc<Workflow>,
 }
 
 /// Builds and runs the server that hosts workflows.
@@ -202,7 +202,7 @@ impl WorkflowServer {
         }
         self.routes.push(Route {
             path: normalized.into(),
-            workflow,
+            workflow: Arc::new(workflow),
         });
         self
     }
@@ -431,7 +431,7 @@ impl WorkflowServer {
             Some(workflow) => {
                 let route = Arc::new(Route {
                     path: "".into(),
-                    workflow,
+                    workflow: Arc::new(workflow),
                 });
                 router = router.route(
                     "/",
@@ -891,11 +891,23 @@ async fn endpoint(
         // anything else (TLS served here, another server) through hyper's wrapper.
         match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
             Ok(parts) => {
+                // Bytes the client sent behind its request (usually none); copied, so that
+                // hyper's read buffer is freed now rather than held for the session.
+                let early = parts.read_buf.to_vec();
                 let tcp = parts.io.into_inner();
-                session::run(tcp, &parts.read_buf, workflow, ctx, slot).await;
+                drop(parts.read_buf);
+                session::run(tcp, early, workflow, ctx, slot).await;
             }
             Err(upgraded) => {
-                session::run(TokioIo::new(upgraded), &[], workflow, ctx, slot).await;
+                // Boxed: the common case above keeps a smaller task.
+                Box::pin(session::run(
+                    TokioIo::new(upgraded),
+                    Vec::new(),
+                    workflow,
+                    ctx,
+                    slot,
+                ))
+                .await;
             }
         }
     });

@@ -159,7 +159,7 @@ pub(crate) struct Shared {
     pending: Mutex<Option<HashMap<String, Pending>>>,
     max_pending: usize,
     events: Mutex<EventState>,
-    closed: CancellationToken,
+    closed: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -229,6 +229,10 @@ impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if let Some(map) = lock(&self.shared.pending).as_mut() {
             map.remove(self.id);
+            if map.is_empty() {
+                // A session waiting on its user holds no table.
+                *map = HashMap::new();
+            }
         }
     }
 }
@@ -243,7 +247,7 @@ impl Shared {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Send a request and wait for its response, restarting the clock on progress events.
@@ -427,7 +431,7 @@ impl Shared {
 
     /// The connection is over: fail every pending call and waiter, refuse new ones.
     fn close(&self) {
-        self.closed.cancel();
+        self.closed.store(true, Ordering::Release);
         let pending = lock(&self.pending).take();
         if let Some(map) = pending {
             for (id, p) in map {
@@ -511,8 +515,8 @@ fn clip(text: &str) -> String {
 /// the client sent right behind its upgrade request.
 pub(crate) async fn run<S>(
     socket: S,
-    early: &[u8],
-    workflow: Workflow,
+    early: Vec<u8>,
+    workflow: Arc<Workflow>,
     ctx: SessionContext,
     slot: Slot,
 ) where
@@ -550,13 +554,14 @@ struct Driver<'a, S> {
     discard: bool,
     shared: Arc<Shared>,
     relay: Relay,
-    workflow: Workflow,
+    workflow: Arc<Workflow>,
     ctx: &'a SessionContext,
     wake: Arc<DriverWake>,
     handler_waker: Waker,
     shutdown_waker: Waker,
     running: Option<Running>,
-    queue: VecDeque<Event>,
+    /// Events waiting for the running handler to finish (only those with a handler).
+    queue: VecDeque<Box<Event>>,
     got_event: bool,
     first_deadline: Instant,
     next_ping: Instant,
@@ -569,8 +574,13 @@ struct Driver<'a, S> {
     stopped: bool,
 }
 
-async fn drive<S>(socket: S, early: &[u8], workflow: Workflow, ctx: &SessionContext, id: String)
-where
+async fn drive<S>(
+    socket: S,
+    mut early: Vec<u8>,
+    workflow: Arc<Workflow>,
+    ctx: &SessionContext,
+    id: String,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let started = Instant::now();
@@ -588,7 +598,7 @@ where
         pending: Mutex::new(Some(HashMap::new())),
         max_pending: ctx.max_pending,
         events: Mutex::new(EventState::default()),
-        closed: CancellationToken::new(),
+        closed: AtomicBool::new(false),
     });
     let flag_waker = |flag| {
         Waker::from(Arc::new(FlagWaker {
@@ -622,9 +632,9 @@ where
         stopped: false,
     };
     if !early.is_empty() {
-        let mut early = early.to_vec();
         driver.consume(&mut early);
     }
+    drop(early);
     let timer = tokio::time::sleep_until(driver.next_deadline().into());
     let shutdown = ctx.force_close.clone().cancelled_owned();
     tokio::pin!(timer, shutdown);
@@ -655,7 +665,7 @@ where
                 );
             }
             match queue.pop_front() {
-                Some(event) => running = start(&workflow, &relay, event),
+                Some(event) => running = start(&workflow, &relay, *event),
                 None => break,
             }
         }
@@ -876,7 +886,11 @@ where
                 self.got_event = true;
                 log_event(&event);
                 self.shared.deliver(&event);
-                self.queue.push_back(event);
+                // An event with no handler does nothing, except a stop, which closes the
+                // session once the handlers before it are done.
+                if self.workflow.handles(&event) || matches!(event, Event::Stop(_)) {
+                    self.queue.push_back(Box::new(event));
+                }
             }
         }
     }
@@ -891,8 +905,8 @@ where
                     }
                     return;
                 };
-                let is_stop = matches!(event, Event::Stop(_));
-                self.running = start(&self.workflow, &self.relay, event);
+                let is_stop = matches!(*event, Event::Stop(_));
+                self.running = start(&self.workflow, &self.relay, *event);
                 if self.running.is_none() && is_stop {
                     self.stopped = true;
                 }

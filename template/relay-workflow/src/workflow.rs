@@ -55,7 +55,8 @@ const SPEECH_MARGIN: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Clone, Default)]
 pub struct Workflow {
-    handlers: HashMap<&'static str, HandlerFn>,
+    /// Shared by every session of the workflow: a clone costs one reference count.
+    handlers: Arc<HashMap<&'static str, HandlerFn>>,
 }
 
 impl fmt::Debug for Workflow {
@@ -126,7 +127,7 @@ impl Workflow {
             let event = extract(event)?;
             Some(Box::pin(handler(relay, event)) as BoxFuture<HandlerResult>)
         });
-        self.handlers.insert(key, erased);
+        Arc::make_mut(&mut self.handlers).insert(key, erased);
         self
     }
 
@@ -200,13 +201,9 @@ impl Workflow {
         on_interaction_failed => "interaction_failed";
     }
 
-    /// The handler for `event`, already bound to it, if the workflow has one.
-    pub(crate) fn handler_for(
-        &self,
-        relay: Relay,
-        event: Event,
-    ) -> Option<BoxFuture<HandlerResult>> {
-        let specific = match &event {
+    /// The handler registered for `event`, if any.
+    fn handler(&self, event: &Event) -> Option<&HandlerFn> {
+        let specific = match event {
             Event::InteractionLifecycle(e) => match e.kind {
                 LifecycleType::Started => Some("interaction_started"),
                 LifecycleType::Resumed => Some("interaction_resumed"),
@@ -217,14 +214,28 @@ impl Workflow {
             },
             _ => None,
         };
-        let general = match &event {
+        let general = match event {
             Event::Unknown(_) => "unknown",
             other => other.name(),
         };
-        let handler = specific
+        specific
             .and_then(|key| self.handlers.get(key))
             .or_else(|| self.handlers.get(general))
-            .or_else(|| self.handlers.get("*"))?;
+            .or_else(|| self.handlers.get("*"))
+    }
+
+    /// Whether the workflow has a handler for `event`.
+    pub(crate) fn handles(&self, event: &Event) -> bool {
+        self.handler(event).is_some()
+    }
+
+    /// The handler for `event`, already bound to it, if the workflow has one.
+    pub(crate) fn handler_for(
+        &self,
+        relay: Relay,
+        event: Event,
+    ) -> Option<BoxFuture<HandlerResult>> {
+        let handler = self.handler(&event)?;
         handler(relay, event)
     }
 }
