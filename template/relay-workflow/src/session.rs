@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::{debug, error, info, warn, Instrument};
@@ -90,14 +90,15 @@ enum Reply {
 struct Pending {
     action: &'static str,
     reply: oneshot::Sender<Reply>,
-    progress: Arc<Notify>,
+    /// When Relay last said it is still working on the request.
+    progress: Option<Instant>,
 }
 
 type Matcher = Box<dyn Fn(&Event) -> bool + Send>;
 
 struct Waiter {
     matches: Matcher,
-    tx: oneshot::Sender<Event>,
+    tx: oneshot::Sender<Box<Event>>,
 }
 
 #[derive(Default)]
@@ -263,7 +264,6 @@ impl Shared {
             source,
         })?;
         let (tx, mut rx) = oneshot::channel();
-        let progress = Arc::new(Notify::new());
         {
             let mut pending = lock(&self.pending);
             let Some(map) = pending.as_mut() else {
@@ -285,14 +285,15 @@ impl Shared {
                 Pending {
                     action: R::ACTION,
                     reply: tx,
-                    progress: progress.clone(),
+                    progress: None,
                 },
             );
         }
         let _guard = PendingGuard { shared: self, id };
         debug!(action = R::ACTION, id, "request sent");
         self.send_frame(frame, R::ACTION).await?;
-        let mut deadline = tokio::time::Instant::now() + timeout;
+        let clock = tokio::time::sleep(timeout);
+        tokio::pin!(clock);
         loop {
             tokio::select! {
                 reply = &mut rx => {
@@ -306,11 +307,19 @@ impl Shared {
                         Err(_) => Err(Error::Closed { action: R::ACTION }),
                     };
                 }
-                _ = progress.notified() => {
-                    debug!(action = R::ACTION, id, "progress: still working");
-                    deadline = tokio::time::Instant::now() + timeout;
-                }
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = &mut clock => {
+                    // A progress event restarts the clock from when it arrived.
+                    let progress = lock(&self.pending)
+                        .as_ref()
+                        .and_then(|map| map.get(id))
+                        .and_then(|p| p.progress);
+                    if let Some(at) = progress {
+                        let until = at + timeout;
+                        if until > Instant::now() {
+                            clock.as_mut().reset(until.into());
+                            continue;
+                        }
+                    }
                     warn!(action = R::ACTION, id, "no response within {timeout:?}");
                     return Err(Error::Timeout { action: R::ACTION, after: timeout });
                 }
@@ -349,14 +358,14 @@ impl Shared {
     pub(crate) fn wait_for(
         &self,
         matches: impl Fn(&Event) -> bool + Send + 'static,
-    ) -> oneshot::Receiver<Event> {
+    ) -> oneshot::Receiver<Box<Event>> {
         let (tx, rx) = oneshot::channel();
         let mut state = lock(&self.events);
         if state.closed {
             return rx; // tx dropped: the receiver reports the closed connection
         }
         if let Some(event) = state.recent.iter().find(|e| matches(e)) {
-            let _ = tx.send(Event::clone(event));
+            let _ = tx.send(event.clone());
             return rx;
         }
         state.waiters.retain(|w| !w.tx.is_closed());
@@ -370,24 +379,30 @@ impl Shared {
     fn deliver(&self, event: &Event) {
         let mut state = lock(&self.events);
         let mut i = 0;
+        let mut claimed = false;
         while i < state.waiters.len() {
             let waiter = &state.waiters[i];
             if waiter.tx.is_closed() {
                 state.waiters.swap_remove(i);
             } else if (waiter.matches)(event) {
                 let waiter = state.waiters.swap_remove(i);
-                let _ = waiter.tx.send(event.clone());
+                claimed |= waiter.tx.send(Box::new(event.clone())).is_ok();
             } else {
                 i += 1;
             }
         }
-        // Only what a late waiter may still look for: a prompt that finished (its playback
-        // id comes with the response, which may be read after the event) and the stop.
-        let keep = match event {
-            Event::Prompt(p) => matches!(p.kind, PromptType::Stopped | PromptType::Failed),
-            Event::Stop(_) => true,
-            _ => false,
-        };
+        if state.waiters.is_empty() && state.waiters.capacity() > 0 {
+            state.waiters = Vec::new();
+        }
+        // Only what no waiter took and a late waiter may still look for: a prompt that
+        // finished (its playback id comes with the response, which may be read after the
+        // event) and the stop.
+        let keep = !claimed
+            && match event {
+                Event::Prompt(p) => matches!(p.kind, PromptType::Stopped | PromptType::Failed),
+                Event::Stop(_) => true,
+                _ => false,
+            };
         if keep {
             if state.recent.len() == RECENT_EVENTS {
                 state.recent.pop_front();
@@ -420,11 +435,12 @@ impl Shared {
     }
 
     fn progress(&self, id: &str) {
-        let progress = lock(&self.pending)
-            .as_ref()
-            .and_then(|map| map.get(id).map(|p| p.progress.clone()));
-        match progress {
-            Some(progress) => progress.notify_one(),
+        let mut pending = lock(&self.pending);
+        match pending.as_mut().and_then(|map| map.get_mut(id)) {
+            Some(p) => {
+                debug!(action = p.action, id, "progress: still working");
+                p.progress = Some(Instant::now());
+            }
             None => debug!(id, "dropped a progress event for an unknown request"),
         }
     }
@@ -642,35 +658,34 @@ async fn drive<S>(
     let end = driver.end.take().unwrap_or(End::Shutdown);
 
     // Whatever is still queued for Relay (the close frame, say) gets a bounded last chance.
-    let _ = tokio::time::timeout(CLOSE_GRACE, std::future::poll_fn(|cx| driver.finish(cx))).await;
+    timer.as_mut().reset((Instant::now() + CLOSE_GRACE).into());
+    std::future::poll_fn(|cx| {
+        if driver.finish(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
     driver.shared.close();
-    let Driver {
-        socket,
-        mut running,
-        mut queue,
-        workflow,
-        relay,
-        ..
-    } = driver;
-    drop(socket);
+    driver.writing = Vec::new();
 
     // Handlers still queued run against a closed session: their actions fail at once.
-    let drain = async {
-        loop {
-            if let Some(r) = running.take() {
-                let outcome = std::panic::AssertUnwindSafe(r.future);
-                report(
-                    &r.name,
-                    futures_util::FutureExt::catch_unwind(outcome).await,
-                );
-            }
-            match queue.pop_front() {
-                Some(event) => running = start(&workflow, &relay, *event),
-                None => break,
-            }
+    timer
+        .as_mut()
+        .reset((Instant::now() + DRAIN_TIMEOUT).into());
+    let mut first = true;
+    let drained = std::future::poll_fn(|cx| {
+        driver.wake.task.register(cx.waker());
+        let flags = driver.wake.flags.swap(0, Ordering::SeqCst);
+        driver.run_handlers(std::mem::take(&mut first) || flags & WAKE_HANDLER != 0);
+        if driver.running.is_none() && driver.queue.is_empty() {
+            return Poll::Ready(true);
         }
-    };
-    if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+        timer.as_mut().poll(cx).map(|()| false)
+    })
+    .await;
+    if !drained {
         warn!(
             "a handler was still running {DRAIN_TIMEOUT:?} after the connection ended; aborted it"
         );

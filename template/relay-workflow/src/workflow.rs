@@ -594,7 +594,7 @@ impl<R: Playback> AndWait<R> {
             })
             .await
         };
-        match finished {
+        match finished.map(|r| r.map(|e| *e)) {
             Ok(Ok(Event::Prompt(p))) if p.kind == PromptType::Failed => {
                 Err(Error::PlaybackFailed {
                     action: action_name,
@@ -721,7 +721,10 @@ impl ListenAction {
             .request(&id, Some(&target), &request, response_wait)
             .await?;
         let wait = Duration::from_secs(request.timeout) + SPEECH_MARGIN;
-        match tokio::time::timeout(wait, speech).await {
+        match tokio::time::timeout(wait, speech)
+            .await
+            .map(|r| r.map(|e| *e))
+        {
             Ok(Ok(Event::Speech(s))) => Ok(Utterance {
                 text: s.text.unwrap_or_default(),
                 audio: s.audio,
