@@ -86,6 +86,7 @@ pub mod server;
 mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod upgrade;
 pub mod urn;
 pub mod workflow;
 mod ws;

@@ -18,6 +18,7 @@
 //!   rest with 1001 when the shutdown deadline (25 s by default, under Heroku's 30 s) is up.
 
 use crate::session::{self, SessionContext, Slot};
+use crate::upgrade::{parse_upgrade, read_head, switching_protocols, Head, Prefixed};
 use crate::workflow::Workflow;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -27,12 +28,14 @@ use axum::routing::{any, get};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
@@ -392,6 +395,12 @@ impl WorkflowServer {
     /// to send request headers, or serve TLS: those belong to the listener, which is then
     /// yours to configure.
     pub fn into_parts(self) -> (Router, ServerHandle) {
+        let (router, handle, _) = self.assemble();
+        (router, handle)
+    }
+
+    /// The router, its handle, and what the accept loop needs to take upgrades itself.
+    fn assemble(self) -> (Router, ServerHandle, Arc<FastPath>) {
         let handle = ServerHandle {
             shutdown: CancellationToken::new(),
             force_close: CancellationToken::new(),
@@ -417,8 +426,11 @@ impl WorkflowServer {
                 .unwrap_or(DEFAULT_MAX_PENDING_REQUESTS),
         });
         let mut router = Router::new().route("/healthz", get(health));
+        let mut fast = HashMap::new();
         for route in self.routes {
             let route = Arc::new(route);
+            fast.insert(format!("/{}", route.path), route.clone());
+            fast.insert(format!("/{}/", route.path), route.clone());
             let endpoint = {
                 let route = route.clone();
                 move |state, request| endpoint(state, route, request)
@@ -433,6 +445,7 @@ impl WorkflowServer {
                     path: "".into(),
                     workflow: Arc::new(workflow),
                 });
+                fast.insert("/".to_owned(), route.clone());
                 router = router.route(
                     "/",
                     any(move |state, request| endpoint(state, route, request)),
@@ -440,8 +453,9 @@ impl WorkflowServer {
             }
             None => router = router.route("/", get(index)),
         }
-        let router = router.fallback(not_found).with_state(app);
-        (router, handle)
+        let router = router.fallback(not_found).with_state(app.clone());
+        let fast = Arc::new(FastPath { app, routes: fast });
+        (router, handle, fast)
     }
 
     /// The axum router alone (see [`into_parts`](Self::into_parts) for shutdown control).
@@ -508,7 +522,7 @@ impl WorkflowServer {
             .first_event_timeout
             .unwrap_or(DEFAULT_FIRST_EVENT_TIMEOUT);
         let keep_awake = server.keep_awake.clone();
-        let (router, handle) = server.into_parts();
+        let (router, handle, fast) = server.assemble();
         if let Some((url, interval)) = keep_awake {
             tokio::spawn(keep_awake_loop(url, interval, handle.shutdown.clone()));
         }
@@ -521,6 +535,7 @@ impl WorkflowServer {
         accept_loop(
             listener,
             router,
+            fast,
             tls,
             header_timeout,
             handle.shutdown.clone(),
@@ -546,6 +561,7 @@ impl WorkflowServer {
 async fn accept_loop(
     listener: TcpListener,
     router: Router,
+    fast: Arc<FastPath>,
     tls: Option<TlsAcceptor>,
     header_timeout: Duration,
     stop: CancellationToken,
@@ -577,20 +593,16 @@ async fn accept_loop(
         }
         let service = TowerToHyperService::new(router.clone());
         let stop = stop.clone();
+        let fast = fast.clone();
         match tls.clone() {
             None => {
-                connections.spawn(serve_connection(
-                    TokioIo::new(tcp),
-                    service,
-                    header_timeout,
-                    stop,
-                ));
+                connections.spawn(serve_stream(tcp, fast, service, header_timeout, stop));
             }
             Some(acceptor) => {
                 connections.spawn(async move {
                     match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            serve_connection(TokioIo::new(stream), service, header_timeout, stop)
+                            Box::pin(serve_stream(stream, fast, service, header_timeout, stop))
                                 .await
                         }
                         Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
@@ -601,6 +613,82 @@ async fn accept_loop(
                 });
             }
         }
+    }
+}
+
+/// Serve one connection: a WebSocket upgrade the server accepts becomes a session here
+/// and now; any other request goes to hyper and the router.
+async fn serve_stream<S>(
+    mut io: S,
+    fast: Arc<FastPath>,
+    service: TowerToHyperService<Router>,
+    header_timeout: Duration,
+    stop: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut head = Vec::new();
+    let end = match tokio::time::timeout(header_timeout, read_head(&mut io, &mut head)).await {
+        Err(_) => {
+            tracing::debug!("no request head within {header_timeout:?}; dropped the connection");
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!("reading a request head failed: {e}");
+            return;
+        }
+        Ok(Ok(Head::Closed)) => return,
+        Ok(Ok(Head::Other)) => None,
+        Ok(Ok(Head::Complete(end))) => Some(end),
+    };
+    if let Some((route, slot, answer)) = end.and_then(|end| fast.accept(&head[..end])) {
+        let early = head[end.unwrap_or(0)..].to_vec();
+        drop(head);
+        if let Err(e) = io.write_all(&answer).await {
+            tracing::debug!("could not send the 101 answer: {e}");
+            return;
+        }
+        drop(answer);
+        let ctx = fast.app.session_context(&route);
+        let session = session::run(io, early, route.workflow.clone(), ctx, slot);
+        fast.app.handle.tracker.track_future(session).await;
+        return;
+    }
+    serve_connection(
+        TokioIo::new(Prefixed::new(head, io)),
+        service,
+        header_timeout,
+        stop,
+    )
+    .await;
+}
+
+/// What the accept loop needs to take WebSocket upgrades itself.
+struct FastPath {
+    app: Arc<App>,
+    /// Every path a workflow answers on (`/p`, `/p/`, and `/` for a default workflow).
+    routes: HashMap<String, Arc<Route>>,
+}
+
+impl FastPath {
+    /// The route, a session slot and the `101` answer, if `head` is an upgrade this server
+    /// takes as it is. Everything else (including every refusal, which deserves its
+    /// status code and log line) is left to the router.
+    fn accept(&self, head: &[u8]) -> Option<(Arc<Route>, Slot, Vec<u8>)> {
+        let upgrade = parse_upgrade(head, SECRET_HEADER)?;
+        let route = self.routes.get(upgrade.path)?;
+        let app = &self.app;
+        if let Some(secret) = &app.secret {
+            let given = secret_from(upgrade.secret_header, upgrade.query)?;
+            if !constant_time_eq(secret, &given) {
+                return None;
+            }
+        }
+        if app.handle.is_shutting_down() {
+            return None;
+        }
+        let slot = Slot::reserve(&app.handle.live, app.max_sessions)?;
+        Some((route.clone(), slot, switching_protocols(upgrade.key)))
     }
 }
 
@@ -764,13 +852,34 @@ struct App {
     max_pending: usize,
 }
 
+impl App {
+    fn session_context(&self, route: &Route) -> SessionContext {
+        SessionContext {
+            path: route.path.clone(),
+            ping_interval: self.ping_interval,
+            force_close: self.handle.force_close.clone(),
+            first_event_timeout: self.first_event_timeout,
+            max_pending: self.max_pending,
+            max_message_size: self.max_message_size,
+        }
+    }
+}
+
 /// The secret a request presents: the `X-Relay-Workflow-Secret` header, else the
 /// percent-decoded `secret` query parameter.
 fn presented_secret(uri: &Uri, headers: &HeaderMap) -> Option<Vec<u8>> {
-    if let Some(value) = headers.get(SECRET_HEADER) {
-        return Some(value.as_bytes().to_vec());
+    secret_from(
+        headers.get(SECRET_HEADER).map(HeaderValue::as_bytes),
+        uri.query(),
+    )
+}
+
+/// The secret given in the header (first) or the query.
+fn secret_from(header: Option<&[u8]>, query: Option<&str>) -> Option<Vec<u8>> {
+    if let Some(value) = header {
+        return Some(value.to_vec());
     }
-    uri.query()?.split('&').find_map(|pair| {
+    query?.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         (name == SECRET_PARAM).then(|| percent_encoding::percent_decode_str(value).collect())
     })
@@ -868,14 +977,7 @@ async fn endpoint(
         )
             .into_response();
     };
-    let ctx = SessionContext {
-        path: route.path.clone(),
-        ping_interval: app.ping_interval,
-        force_close: app.handle.force_close.clone(),
-        first_event_timeout: app.first_event_timeout,
-        max_pending: app.max_pending,
-        max_message_size: app.max_message_size,
-    };
+    let ctx = app.session_context(&route);
     let workflow = route.workflow.clone();
     let upgrade = hyper::upgrade::on(&mut request);
     drop(request);
