@@ -532,7 +532,10 @@ impl WorkflowServer {
             stop.cancel();
         });
         let connections = TaskTracker::new();
-        accept_loop(
+        // The accept loop runs as a task of its own: on a runtime worker, like the
+        // connections it spawns, rather than on the thread that called `serve` (with one
+        // worker, every accept would otherwise wake a second thread).
+        let accepting = tokio::spawn(accept_loop(
             listener,
             router,
             fast,
@@ -540,8 +543,10 @@ impl WorkflowServer {
             header_timeout,
             handle.shutdown.clone(),
             connections.clone(),
-        )
-        .await;
+        ));
+        if let Err(e) = accepting.await {
+            warn!("the accept loop ended abnormally: {e}");
+        }
         handle.drain(deadline).await;
         connections.close();
         if tokio::time::timeout(CLOSE_GRACE, connections.wait())

@@ -790,9 +790,9 @@ where
 
     /// Read what the socket has, up to a bound, and handle every message in it.
     fn read(&mut self, cx: &mut Context<'_>) {
-        let mut chunk = [0u8; READ_CHUNK];
+        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
         for _ in 0..READS_PER_POLL {
-            let mut buf = ReadBuf::new(&mut chunk);
+            let mut buf = ReadBuf::uninit(&mut chunk);
             match Pin::new(&mut self.socket).poll_read(cx, &mut buf) {
                 Poll::Pending => return,
                 Poll::Ready(Err(e)) => {
@@ -801,13 +801,13 @@ where
                     return;
                 }
                 Poll::Ready(Ok(())) => {
-                    let n = buf.filled().len();
-                    if n == 0 {
+                    let data = buf.filled_mut();
+                    if data.is_empty() {
                         self.read_done = true;
                         self.finish_with(End::PeerVanished("end of stream".into()));
                         return;
                     }
-                    self.consume(&mut chunk[..n]);
+                    self.consume(data);
                     if self.read_done {
                         return;
                     }
@@ -1021,16 +1021,13 @@ where
         Pin::new(&mut self.socket).poll_flush(cx)
     }
 
-    /// After the session ended: write what is left (a close frame), then shut the socket.
+    /// After the session ended: write what is left (a close frame). Dropping the socket
+    /// then closes the connection.
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.written < self.writing.len() {
-            match self.flush(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(_)) => return Poll::Ready(()),
-                Poll::Ready(Ok(())) => {}
-            }
+            return self.flush(cx).map(|_| ());
         }
-        Pin::new(&mut self.socket).poll_shutdown(cx).map(|_| ())
+        Poll::Ready(())
     }
 
     /// Pings, the first-event deadline, the close grace and stalled writes.
