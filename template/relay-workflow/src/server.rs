@@ -1,7 +1,13 @@
 //! The axum side: maps workflow paths to workflows and keeps Heroku's contract.
 //!
 //! * binds `0.0.0.0:$PORT` and logs the bound address and every workflow path;
-//! * answers the WebSocket upgrade at once (the router allows 30 s for the 101);
+//! * answers the WebSocket upgrade at once (the router allows 30 s for the 101). The accept
+//!   loop reads each request head itself: an upgrade it accepts becomes the session in the
+//!   same task, with no HTTP connection state kept; every other request (browsers,
+//!   `/healthz`, refusals) is served by the axum router, which also serves upgrades when
+//!   it is embedded in another app ([`WorkflowServer::into_parts`]);
+//! * under overload, sessions already running come first: new connections wait in the
+//!   listen backlog while the runtime has a queue of ready work (at most 250 ms each);
 //! * pings every session (25 s by default, well under the router's 55 s idle window) and
 //!   closes a peer that stops answering;
 //! * a browser GET on a workflow path gets a readable 426 page naming the wss:// URL to
@@ -475,9 +481,7 @@ impl WorkflowServer {
         };
         let server = self.apply_env()?;
         let addr = SocketAddr::from(([0, 0, 0, 0], port));
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
         server.serve_with(listener, shutdown_signal()).await
     }
 
@@ -560,6 +564,17 @@ impl WorkflowServer {
     }
 }
 
+/// Most connections the kernel holds for the accept loop (Linux caps it at
+/// `net.core.somaxconn`, 4096 by default).
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Accept connections until `stop`, serving each with HTTP/1.1 (and upgrades) in its own
 /// task. A client must finish its request headers (and TLS handshake) within
 /// `header_timeout`, so that slow or silent connections cannot pile up.
@@ -574,7 +589,10 @@ async fn accept_loop(
 ) {
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = async {
+                wait_until_quiet().await;
+                listener.accept().await
+            } => accepted,
             _ = stop.cancelled() => return,
         };
         let tcp = match accepted {
@@ -617,6 +635,28 @@ async fn accept_loop(
                     }
                 });
             }
+        }
+    }
+}
+
+/// Scheduling delay above which a new connection waits for the sessions already running.
+const BUSY_LAG: Duration = Duration::from_micros(500);
+/// The longest a new connection waits for the runtime to quiet down.
+const MAX_ADMISSION_WAIT: Duration = Duration::from_millis(250);
+
+/// Sessions already running come first: while the runtime has a queue of ready work (a
+/// yield takes longer than [`BUSY_LAG`] to come back), the next connection stays in the
+/// kernel's listen backlog, for at most [`MAX_ADMISSION_WAIT`]. Under overload this keeps
+/// conversations in progress responsive and makes new sessions wait for their 101
+/// instead (the router allows 30 s for it); an idle or lightly loaded server accepts at
+/// once.
+async fn wait_until_quiet() {
+    let began = std::time::Instant::now();
+    loop {
+        let asked = std::time::Instant::now();
+        tokio::task::yield_now().await;
+        if asked.elapsed() < BUSY_LAG || began.elapsed() >= MAX_ADMISSION_WAIT {
+            return;
         }
     }
 }

@@ -304,3 +304,44 @@ async fn at_the_deadline_remaining_sessions_are_closed_with_1001() {
     );
     wait_for_log("shutdown deadline reached: closing 1 session(s) with 1001").await;
 }
+
+/// New connections wait while the runtime is busy, but never for long: a runtime whose
+/// queue never drains (sixteen tasks that each burn 200 µs per poll, forever) still takes
+/// every new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_busy_runtime_still_takes_new_sessions() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    capture_logs();
+    let server = TestServer::start(WorkflowServer::new().workflow("p", hello())).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let hogs: Vec<_> = (0..16)
+        .map(|_| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let spin = Instant::now();
+                    while spin.elapsed() < Duration::from_micros(200) {
+                        std::hint::spin_loop();
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        let session = async {
+            let mut sim = Simulator::connect(&server.url("p")).await.unwrap();
+            sim.start(Trigger::phrase("hello")).await.unwrap();
+            sim.expect("start_interaction").await.unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(20), session)
+            .await
+            .expect("a new session was kept waiting by a busy runtime");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for hog in hogs {
+        hog.await.unwrap();
+    }
+    server.shutdown().await;
+}
