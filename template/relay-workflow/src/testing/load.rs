@@ -360,7 +360,7 @@ impl Target {
                     Ok(addrs)
                 }
             }
-            Err(e) => Err(format!("connect: {}", e.kind())),
+            Err(e) => Err(format!("connect: cannot resolve {host}: {e}")),
         };
         Ok(Target { addrs, tls, head })
     }
