@@ -409,9 +409,10 @@ struct Stats {
 }
 
 impl Stats {
-    /// Room for the samples of about `sessions` sessions (bounded).
+    /// Room for the samples of about `sessions` sessions (at most 1,024: past that, growing
+    /// costs little, and many workers must not reserve much).
     fn with_room(sessions: u64) -> Stats {
-        let sessions = usize::try_from(sessions.min(1 << 20)).unwrap_or(1 << 20);
+        let sessions = usize::try_from(sessions.min(1024)).unwrap_or(1024);
         Stats {
             request_us: Vec::with_capacity(sessions * REQUESTS_PER_SESSION),
             session_us: Vec::with_capacity(sessions),
@@ -1732,6 +1733,13 @@ mod tests {
 
     #[test]
     fn answers_are_the_frames_relay_sends() {
+        assert_eq!(
+            std::str::from_utf8(START_EVENT).unwrap(),
+            format!(
+                r#"{{"_type":"wf_api_start_event","trigger":{{"type":"phrase","args":{{"phrase":"hello","spillover":"","source_uri":"{BOB}"}}}}}}"#
+            )
+        );
+        assert_eq!(DEVICE, BOB);
         let sh = shared(false, false);
         let start = format!(
             r#"{{"_id":"1","_type":"wf_api_start_interaction_request","_target":{{"uris":["{BOB}"]}},"name":"hello"}}"#
