@@ -65,6 +65,8 @@ fn main() -> ExitCode {
         }
     };
     let json = config.1;
+    // One thread: the generator is meant to be pinned to one core (bench/run), where a
+    // multi-thread runtime, even with a single worker, costs more CPU per session.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

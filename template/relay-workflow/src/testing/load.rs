@@ -29,21 +29,37 @@
 //! are sent only after a WebSocket ping/pong round trip that follows the response. Some SDKs
 //! (relay-js) register their wait for such an event only after they have processed the
 //! response, and would miss an event sent in the same burst.
+//!
+//! How the sessions are driven, so that the generator itself costs little: each session is
+//! one TCP connection (Nagle's algorithm off) on which the generator speaks WebSocket
+//! itself, with buffers that each of the `concurrency` workers reuses for all its
+//! sessions. The host is resolved once per run. A frame's arrival is the moment the read
+//! that completed it returned, before it is parsed; the follow-up events of a response go
+//! out in one write with it (in fair mode: the response and the ping in one write, the
+//! events in the next).
 
 use super::urn::interaction_urn;
-use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::ServerName;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 /// When a load run stops starting new sessions.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -276,12 +292,109 @@ fn sample(pid: u32) -> Option<ProcSample> {
 /// What the sessions of one run share.
 struct Shared {
     config: LoadConfig,
-    request: tungstenite::handshake::client::Request,
+    target: Target,
+    /// The JSON of what the user says at `listen`.
+    say: Vec<u8>,
+    /// What every `get_var` response carries after its `_id` (`,"value":…` or nothing).
+    var_answer: Vec<u8>,
     next: AtomicU64,
     deadline: Option<Instant>,
     parked: AtomicUsize,
     settled: Notify,
     release: watch::Receiver<bool>,
+}
+
+/// Where the sessions connect, worked out once per run.
+struct Target {
+    /// The server's addresses, tried in turn, or the failure every session reports.
+    addrs: Result<Vec<SocketAddr>, String>,
+    /// For `wss://`: the TLS connector and the server's name.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// The upgrade request up to the value of `Sec-WebSocket-Key`.
+    head: String,
+}
+
+impl Target {
+    async fn new(url: &str) -> Result<Target, String> {
+        let bad = |e: &dyn std::fmt::Display| format!("bad URL {url:?}: {e}");
+        let request = url.into_client_request().map_err(|e| bad(&e))?;
+        let uri = request.uri();
+        let secure = uri.scheme_str() == Some("wss");
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        let host_header = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let path = match uri.path_and_query().map_or("", |p| p.as_str()) {
+            "" => "/",
+            p => p,
+        };
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+        );
+        let tls = if secure {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("cannot set up TLS: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let name = ServerName::try_from(host.to_owned()).map_err(|e| bad(&e))?;
+            Some((TlsConnector::from(Arc::new(config)), name))
+        } else {
+            None
+        };
+        // Resolved once: every session connects to the same addresses.
+        let addrs = match tokio::net::lookup_host((host, port)).await {
+            Ok(addrs) => {
+                let addrs: Vec<SocketAddr> = addrs.collect();
+                if addrs.is_empty() {
+                    Err(format!("connect: no address for {host}"))
+                } else {
+                    Ok(addrs)
+                }
+            }
+            Err(e) => Err(format!("connect: cannot resolve {host}: {e}")),
+        };
+        Ok(Target { addrs, tls, head })
+    }
+
+    /// A connection to the server (TCP with Nagle's algorithm off, then TLS for `wss://`).
+    async fn open(&self) -> Result<Stream, String> {
+        let addrs = self.addrs.as_ref().map_err(Clone::clone)?;
+        let mut last = None;
+        let mut tcp = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let Some(tcp) = tcp else {
+            return Err(match last {
+                Some(e) => format!("connect: {}", e.kind()),
+                None => "connect: no address".to_owned(),
+            });
+        };
+        tcp.set_nodelay(true)
+            .map_err(|e| format!("connect: {}", e.kind()))?;
+        match &self.tls {
+            None => Ok(Stream::Plain(tcp)),
+            Some((connector, name)) => match connector.connect(name.clone(), tcp).await {
+                Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
+                Err(e) => Err(format!("connect: TLS: {e}")),
+            },
+        }
+    }
 }
 
 /// What one worker measured.
@@ -296,6 +409,17 @@ struct Stats {
 }
 
 impl Stats {
+    /// Room for the samples of about `sessions` sessions (at most 1,024: past that, growing
+    /// costs little, and many workers must not reserve much).
+    fn with_room(sessions: u64) -> Stats {
+        let sessions = usize::try_from(sessions.min(1024)).unwrap_or(1024);
+        Stats {
+            request_us: Vec::with_capacity(sessions * REQUESTS_PER_SESSION),
+            session_us: Vec::with_capacity(sessions),
+            ..Stats::default()
+        }
+    }
+
     fn merge(&mut self, other: Stats) {
         self.started += other.started;
         self.completed += other.completed;
@@ -311,6 +435,9 @@ impl Stats {
         *self.errors.entry(kind).or_default() += 1;
     }
 }
+
+/// Requests in one hello conversation, plus one to spare (for pre-sizing only).
+const REQUESTS_PER_SESSION: usize = 8;
 
 fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
@@ -330,11 +457,14 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, String> {
             config.url
         ));
     }
-    let request = config
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| format!("bad URL {:?}: {e}", config.url))?;
+    let target = Target::new(&config.url).await?;
+    let mut say = Vec::new();
+    json_str(&mut say, &config.say);
+    let mut var_answer = Vec::new();
+    if let Some(v) = &config.var_value {
+        var_answer.extend_from_slice(b",\"value\":");
+        json_str(&mut var_answer, v);
+    }
     let before = config.pid.and_then(sample);
     let started = Instant::now();
     let deadline = match config.limit {
@@ -343,7 +473,9 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, String> {
     };
     let (release_tx, release) = watch::channel(false);
     let shared = Arc::new(Shared {
-        request,
+        target,
+        say,
+        var_answer,
         next: AtomicU64::new(0),
         deadline,
         parked: AtomicUsize::new(0),
@@ -375,12 +507,24 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, String> {
         after = config.pid.and_then(sample);
         let _ = release_tx.send(true);
     }
-    let mut stats = Stats::default();
+    let mut each = Vec::with_capacity(n);
+    let mut failed_tasks = Vec::new();
     for w in workers {
         match w.await {
-            Ok(s) => stats.merge(s),
-            Err(e) => stats.error(format!("load task failed: {e}")),
+            Ok(s) => each.push(s),
+            Err(e) => failed_tasks.push(format!("load task failed: {e}")),
         }
+    }
+    let mut stats = Stats {
+        request_us: Vec::with_capacity(each.iter().map(|s| s.request_us.len()).sum()),
+        session_us: Vec::with_capacity(each.iter().map(|s| s.session_us.len()).sum()),
+        ..Stats::default()
+    };
+    for s in each {
+        stats.merge(s);
+    }
+    for kind in failed_tasks {
+        stats.error(kind);
     }
     let elapsed = elapsed.unwrap_or_else(|| started.elapsed());
     if !config.park {
@@ -435,12 +579,14 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, String> {
     })
 }
 
-/// One of the `concurrency` workers: sessions one after another until the limit.
+/// One of the `concurrency` workers: sessions one after another until the limit, all on
+/// the same buffers.
 async fn worker(shared: Arc<Shared>) -> Stats {
-    let mut stats = Stats::default();
+    let mut buffers = Buffers::new();
     if shared.config.park {
+        let mut stats = Stats::with_room(1);
         stats.started = 1;
-        let outcome = session(&shared, &mut stats).await;
+        let outcome = session(&shared, &mut buffers, &mut stats).await;
         if let Err(kind) = outcome {
             stats.error(kind);
             // A failed session counts as settled so the run does not wait for it.
@@ -449,6 +595,10 @@ async fn worker(shared: Arc<Shared>) -> Stats {
         }
         return stats;
     }
+    let mut stats = match shared.config.limit {
+        Limit::Sessions(m) => Stats::with_room(m.div_ceil(shared.config.concurrency as u64) + 1),
+        Limit::Duration(_) => Stats::default(),
+    };
     loop {
         match (shared.config.limit, shared.deadline) {
             (_, Some(deadline)) if Instant::now() >= deadline => break,
@@ -456,22 +606,69 @@ async fn worker(shared: Arc<Shared>) -> Stats {
             _ => {}
         }
         stats.started += 1;
-        if let Err(kind) = session(&shared, &mut stats).await {
+        if let Err(kind) = session(&shared, &mut buffers, &mut stats).await {
             stats.error(kind);
         }
     }
     stats
 }
 
+/// A string of an incoming frame, borrowed from the frame when it has no escapes.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a str>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Str<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V(PhantomData))
+    }
+}
+
+/// The first element of a list of strings (the rest is skipped, nothing is collected).
+#[derive(Default)]
+struct First<'a>(Option<Str<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for First<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a str>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = First<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<First<'a>, A::Error> {
+                let first = seq.next_element::<Str<'a>>()?;
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(First(first))
+            }
+        }
+        d.deserialize_seq(V(PhantomData))
+    }
+}
+
 /// The fields of an incoming frame the load generator reads.
 #[derive(Deserialize)]
 struct Incoming<'a> {
     #[serde(rename = "_type", borrow)]
-    kind: Cow<'a, str>,
+    kind: Str<'a>,
     #[serde(rename = "_id", borrow, default)]
-    id: Option<Cow<'a, str>>,
+    id: Option<Str<'a>>,
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    name: Option<Str<'a>>,
     #[serde(rename = "_target", borrow, default)]
     target: Option<TargetIn<'a>>,
 }
@@ -479,213 +676,799 @@ struct Incoming<'a> {
 #[derive(Deserialize)]
 struct TargetIn<'a> {
     #[serde(borrow, default)]
-    uris: Vec<Cow<'a, str>>,
+    uris: First<'a>,
 }
 
-/// A JSON string literal.
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+/// Append `s` as a JSON string.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    json_inner(out, s);
+    out.push(b'"');
 }
 
-fn event(kind: &str, fields: &str) -> Message {
-    Message::text(format!("{{\"_type\":\"wf_api_{kind}_event\",{fields}}}"))
+/// Append `s` as the inside of a JSON string (escaped, without the quotes).
+fn json_inner(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        let quoted = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+        out.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
+    }
 }
 
-fn response(action: &str, id: &str, fields: &str) -> Message {
-    let sep = if fields.is_empty() { "" } else { "," };
-    Message::text(format!(
-        "{{\"_type\":\"wf_api_{action}_response\",\"_id\":{}{sep}{fields}}}",
-        q(id)
-    ))
+/// The device of every session.
+const DEVICE: &str = "urn:relay-resource:name:device:Bob";
+
+/// The start event of every session.
+const START_EVENT: &[u8] = b"{\"_type\":\"wf_api_start_event\",\"trigger\":{\"type\":\"phrase\",\
+\"args\":{\"phrase\":\"hello\",\"spillover\":\"\",\"source_uri\":\"urn:relay-resource:name:device:Bob\"}}}";
+
+const LIFECYCLE_EVENT: &[u8] = b"{\"_type\":\"wf_api_interaction_lifecycle_event\",\"type\":\"";
+const PROMPT_EVENT: &[u8] = b"{\"_type\":\"wf_api_prompt_event\",\"id\":";
+const SPEECH_EVENT: &[u8] = b"{\"_type\":\"wf_api_speech_event\",\"request_id\":";
+const STOP_EVENT: &[u8] = b"{\"_type\":\"wf_api_stop_event\",\"reason\":\"normal\"}";
+
+/// The interaction URN of the last `start_interaction`, as JSON (the same name and device
+/// come back in every session).
+#[derive(Default)]
+struct UrnCache {
+    name: String,
+    device: String,
+    json: Vec<u8>,
+}
+
+impl UrnCache {
+    fn get(&mut self, name: &str, device: &str) -> &[u8] {
+        if self.json.is_empty() || self.name != name || self.device != device {
+            name.clone_into(&mut self.name);
+            device.clone_into(&mut self.device);
+            self.json.clear();
+            json_str(&mut self.json, &interaction_urn(name, device));
+        }
+        &self.json
+    }
+}
+
+/// WebSocket opcodes (RFC 6455 §5.2).
+const OP_CONTINUATION: u8 = 0x0;
+const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+const OP_PONG: u8 = 0xA;
+
+/// How much a read asks for at least.
+const READ_CHUNK: usize = 4 * 1024;
+/// The largest message (or frame) accepted from the server.
+const MAX_MESSAGE: usize = 16 << 20;
+/// The largest HTTP response head accepted in the upgrade.
+const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+/// Buffers larger than this are given back between sessions.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// A frame header as read: where its payload is in [`Reader::buf`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RawFrame {
+    fin: bool,
+    opcode: u8,
+    start: usize,
+    end: usize,
+}
+
+/// Where the payload of a text message is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Payload {
+    /// In one frame, at this range of [`Reader::buf`].
+    Frame(usize, usize),
+    /// Reassembled from fragments in [`Reader::message`].
+    Message,
+}
+
+/// What the server sent, as far as a session cares.
+#[derive(Debug, PartialEq)]
+enum Got {
+    Text(Payload),
+    Pong,
+    Close,
+}
+
+/// The receiving side of a connection: bytes read and the frames parsed from them.
+struct Reader {
+    /// Bytes read; those not parsed yet start at `pos`.
+    buf: Vec<u8>,
+    pos: usize,
+    /// The fragments of a text message so far.
+    message: Vec<u8>,
+    /// A fragmented message is in progress: `Some(true)` for text, `Some(false)` binary.
+    fragmented: Option<bool>,
+    /// When the last read returned: the arrival time of the frames it completed.
+    arrived: Instant,
+}
+
+impl Reader {
+    fn new() -> Reader {
+        Reader {
+            buf: Vec::with_capacity(READ_CHUNK),
+            pos: 0,
+            message: Vec::new(),
+            fragmented: None,
+            arrived: Instant::now(),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.buf.shrink_to(KEEP_CAPACITY);
+        self.pos = 0;
+        self.message.clear();
+        self.message.shrink_to(KEEP_CAPACITY);
+        self.fragmented = None;
+    }
+
+    /// The payload of a text message.
+    fn text(&self, at: Payload) -> &[u8] {
+        match at {
+            Payload::Frame(start, end) => &self.buf[start..end],
+            Payload::Message => &self.message,
+        }
+    }
+
+    /// The next complete frame in the buffer, if there is one.
+    fn parse(&mut self) -> Result<Option<RawFrame>, String> {
+        let b = &self.buf[self.pos..];
+        if b.len() < 2 {
+            return Ok(None);
+        }
+        let protocol = |what: &str| format!("closed before terminate ({what})");
+        let (fin, opcode) = (b[0] & 0x80 != 0, b[0] & 0x0F);
+        if b[0] & 0x70 != 0 {
+            return Err(protocol("reserved bits set in a frame"));
+        }
+        if b[1] & 0x80 != 0 {
+            return Err(protocol("a masked frame from the server"));
+        }
+        let (header, len) = match b[1] & 0x7F {
+            126 if b.len() < 4 => return Ok(None),
+            126 => (4, u64::from(u16::from_be_bytes([b[2], b[3]]))),
+            127 if b.len() < 10 => return Ok(None),
+            127 => {
+                let mut n = [0; 8];
+                n.copy_from_slice(&b[2..10]);
+                (10, u64::from_be_bytes(n))
+            }
+            n => (2, u64::from(n)),
+        };
+        let len = match usize::try_from(len) {
+            Ok(len) if len <= MAX_MESSAGE => len,
+            _ => return Err("read: message too long".to_owned()),
+        };
+        if opcode >= OP_CLOSE && (!fin || len > 125) {
+            return Err(protocol("a fragmented or long control frame"));
+        }
+        if b.len() < header + len {
+            return Ok(None);
+        }
+        let start = self.pos + header;
+        self.pos = start + len;
+        Ok(Some(RawFrame {
+            fin,
+            opcode,
+            start,
+            end: start + len,
+        }))
+    }
+
+    /// Take a data frame: a complete text message when it ends one.
+    fn data(&mut self, f: RawFrame) -> Result<Option<Payload>, String> {
+        let protocol = |what: &str| Err(format!("closed before terminate ({what})"));
+        match (f.opcode, self.fragmented) {
+            (OP_TEXT | OP_BINARY, Some(_)) => protocol("a new message inside a fragmented one"),
+            (OP_CONTINUATION, None) => protocol("a continuation frame outside a message"),
+            (OP_TEXT, None) if f.fin => Ok(Some(Payload::Frame(f.start, f.end))),
+            (OP_TEXT, None) => {
+                self.message.clear();
+                self.message.extend_from_slice(&self.buf[f.start..f.end]);
+                self.fragmented = Some(true);
+                Ok(None)
+            }
+            (OP_BINARY, None) => {
+                // Binary messages mean nothing here: skipped.
+                self.fragmented = (!f.fin).then_some(false);
+                Ok(None)
+            }
+            (_, Some(text)) => {
+                if text {
+                    if self.message.len() + (f.end - f.start) > MAX_MESSAGE {
+                        return Err("read: message too long".to_owned());
+                    }
+                    self.message.extend_from_slice(&self.buf[f.start..f.end]);
+                }
+                if !f.fin {
+                    return Ok(None);
+                }
+                self.fragmented = None;
+                Ok(text.then_some(Payload::Message))
+            }
+            _ => protocol("an unknown opcode"),
+        }
+    }
+
+    /// Read more bytes (at least [`READ_CHUNK`] of room), noting when they arrived.
+    async fn fill<S: AsyncRead + Unpin>(&mut self, io: &mut S) -> std::io::Result<usize> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.reserve(READ_CHUNK);
+        let n = io.read_buf(&mut self.buf).await?;
+        self.arrived = Instant::now();
+        Ok(n)
+    }
+}
+
+/// The sending side of a connection: frames built in place, masked as a client must.
+struct Writer {
+    /// Frames to write next.
+    buf: Vec<u8>,
+    /// Fair mode: the events waiting for the pong.
+    held: Vec<u8>,
+    /// The payload being built.
+    payload: Vec<u8>,
+    /// The state of the masking-key generator (xorshift64*).
+    rng: u64,
+}
+
+impl Writer {
+    fn new() -> Writer {
+        let seed = getrandom::u64().unwrap_or_else(|_| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            t.as_nanos() as u64
+        });
+        Writer {
+            buf: Vec::with_capacity(1024),
+            held: Vec::with_capacity(512),
+            payload: Vec::with_capacity(512),
+            rng: seed | 1,
+        }
+    }
+
+    fn reset(&mut self) {
+        for b in [&mut self.buf, &mut self.held, &mut self.payload] {
+            b.clear();
+            b.shrink_to(KEEP_CAPACITY);
+        }
+    }
+
+    /// The payload buffer, emptied, for the next frame.
+    fn begin(&mut self) -> &mut Vec<u8> {
+        self.payload.clear();
+        &mut self.payload
+    }
+
+    /// Frame the payload built since [`begin`](Self::begin), to be written next or (`held`)
+    /// after the pong.
+    fn frame(&mut self, opcode: u8, held: bool) {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        let mask = ((x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32).to_ne_bytes();
+        let out = if held { &mut self.held } else { &mut self.buf };
+        encode(out, opcode, &self.payload, mask);
+    }
+}
+
+/// Append a final client frame (masked with `mask`).
+fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
+    let n = payload.len();
+    out.push(0x80 | opcode);
+    if n < 126 {
+        out.push(0x80 | n as u8);
+    } else if let Ok(n) = u16::try_from(n) {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&n.to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    // Masked while copied, eight bytes at a time.
+    out.reserve(n);
+    let [a, b, c, d] = mask;
+    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut words = payload.chunks_exact(8);
+    for w in &mut words {
+        let mut word = [0; 8];
+        word.copy_from_slice(w);
+        out.extend_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    for (i, byte) in words.remainder().iter().enumerate() {
+        out.push(byte ^ mask[i & 3]);
+    }
+}
+
+/// The buffers of one worker, reused by each of its sessions.
+struct Buffers {
+    reader: Reader,
+    writer: Writer,
+    urn: UrnCache,
+}
+
+impl Buffers {
+    fn new() -> Buffers {
+        Buffers {
+            reader: Reader::new(),
+            writer: Writer::new(),
+            urn: UrnCache::default(),
+        }
+    }
+}
+
+/// One WebSocket connection (client side), on its worker's buffers.
+struct Conn<'b, S> {
+    io: S,
+    rd: &'b mut Reader,
+    wr: &'b mut Writer,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
+    /// Write the frames built so far.
+    async fn send(&mut self) -> std::io::Result<()> {
+        let written = self.io.write_all(&self.wr.buf).await;
+        self.wr.buf.clear();
+        written?;
+        self.io.flush().await
+    }
+
+    /// The opening handshake (RFC 6455 §4.1).
+    async fn handshake(&mut self, head: &str) -> Result<(), String> {
+        let key = generate_key();
+        let buf = &mut self.wr.buf;
+        buf.extend_from_slice(head.as_bytes());
+        buf.extend_from_slice(key.as_bytes());
+        buf.extend_from_slice(b"\r\n\r\n");
+        self.send()
+            .await
+            .map_err(|e| format!("connect: {}", e.kind()))?;
+        loop {
+            if let Some(end) = self.rd.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                check_upgrade(&self.rd.buf[..end], &derive_accept_key(key.as_bytes()))?;
+                // Whatever follows the head is the first frames.
+                self.rd.pos = end + 4;
+                return Ok(());
+            }
+            if self.rd.buf.len() > MAX_RESPONSE_HEAD {
+                return Err("connect: the HTTP response head is too long".to_owned());
+            }
+            match self.rd.fill(&mut self.io).await {
+                Ok(0) => return Err("connect: closed during the handshake".to_owned()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("connect: {}", e.kind())),
+            }
+        }
+    }
+
+    /// The next text message, pong or close from the server. Pings are answered here,
+    /// binary messages skipped.
+    async fn read(&mut self) -> Result<Got, String> {
+        loop {
+            let Some(f) = self.rd.parse()? else {
+                match self.rd.fill(&mut self.io).await {
+                    Ok(0) => {
+                        return Err(
+                            "closed before terminate (Connection reset without closing handshake)"
+                                .to_owned(),
+                        )
+                    }
+                    Ok(_) => continue,
+                    Err(e) => return Err(format!("closed before terminate ({})", e.kind())),
+                }
+            };
+            match f.opcode {
+                OP_PING => {
+                    let pong = &self.rd.buf[f.start..f.end];
+                    self.wr.begin().extend_from_slice(pong);
+                    self.wr.frame(OP_PONG, false);
+                    self.send().await.map_err(|e| format!("send: {e}"))?;
+                }
+                OP_PONG => return Ok(Got::Pong),
+                OP_CLOSE => return Ok(Got::Close),
+                _ => {
+                    if let Some(at) = self.rd.data(f)? {
+                        return Ok(Got::Text(at));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Read until the server's close frame or the end of the connection.
+    async fn drain(&mut self) {
+        while let Ok(got) = self.read().await {
+            if got == Got::Close {
+                return;
+            }
+        }
+    }
+
+    /// Send a close frame, without waiting for the answer.
+    async fn close(&mut self) -> std::io::Result<()> {
+        self.wr.begin();
+        self.wr.frame(OP_CLOSE, false);
+        self.send().await
+    }
+}
+
+/// Check the server's answer to the upgrade request (status line and headers, without the
+/// blank line).
+fn check_upgrade(head: &[u8], accept: &str) -> Result<(), String> {
+    let head = std::str::from_utf8(head).map_err(|_| "connect: a response that is not HTTP")?;
+    let mut lines = head.split("\r\n");
+    let mut status = lines.next().unwrap_or_default().splitn(3, ' ');
+    let code = match (status.next(), status.next()) {
+        (Some(v), Some(code)) if v.starts_with("HTTP/") => code.parse::<u16>().ok(),
+        _ => None,
+    };
+    match code {
+        Some(101) => {}
+        Some(code) => return Err(format!("upgrade refused: HTTP {code}")),
+        None => return Err("connect: a response that is not HTTP".to_owned()),
+    }
+    let (mut upgrade, mut connection, mut accepted) = (false, false, false);
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("upgrade") {
+            upgrade = value.eq_ignore_ascii_case("websocket");
+        } else if name.eq_ignore_ascii_case("connection") {
+            connection = value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+        } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
+            accepted = value == accept;
+        }
+    }
+    if !upgrade {
+        Err("connect: no \"Upgrade: websocket\" header in the response".to_owned())
+    } else if !connection {
+        Err("connect: no \"Connection: upgrade\" header in the response".to_owned())
+    } else if !accepted {
+        Err("connect: a wrong Sec-WebSocket-Accept in the response".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+/// Where a session is in its conversation.
+struct Talk {
+    /// When the TCP connect started.
+    t0: Instant,
+    /// When the last frame that let the workflow go on was written.
+    last_sent: Instant,
+    /// Requests received in this session.
+    requests: u64,
+    /// How far the session got.
+    phase: Phase,
+}
+
+/// How far a session got (which names a timeout).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// Connecting, TLS, the upgrade.
+    Connecting,
+    /// The conversation.
+    Talking,
+    /// After `terminate`: the close.
+    Closing,
+}
+
+/// What a frame led to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    /// The answer (if any) is ready to be written; read on.
+    Go,
+    /// Park mode: the `listen` is answered and no speech will come.
+    Parked,
+    /// `terminate` arrived; the stop event and the close frame are ready to be written.
+    Terminated,
+}
+
+/// Answer what the server sent into the writer's buffers.
+fn answer(
+    shared: &Shared,
+    rd: &Reader,
+    wr: &mut Writer,
+    urn: &mut UrnCache,
+    stats: &mut Stats,
+    talk: &mut Talk,
+    got: Got,
+) -> Result<Step, String> {
+    let at = match got {
+        Got::Text(at) => at,
+        Got::Pong => {
+            if wr.buf.is_empty() {
+                std::mem::swap(&mut wr.buf, &mut wr.held);
+            } else {
+                wr.buf.extend_from_slice(&wr.held);
+                wr.held.clear();
+            }
+            return Ok(Step::Go);
+        }
+        Got::Close => return Err("closed before terminate".into()),
+    };
+    let arrived = rd.arrived;
+    let text =
+        std::str::from_utf8(rd.text(at)).map_err(|e| format!("read: UTF-8 encoding error: {e}"))?;
+    let frame: Incoming = serde_json::from_str(text)
+        .map_err(|e| format!("protocol: frame is not a JSON message ({e})"))?;
+    let Some(action) = frame
+        .kind
+        .0
+        .strip_prefix("wf_api_")
+        .and_then(|k| k.strip_suffix("_request"))
+    else {
+        return Err(format!("protocol: unexpected frame {}", frame.kind.0));
+    };
+    stats.requests += 1;
+    talk.requests += 1;
+    stats.request_us.push(micros(arrived - talk.last_sent));
+    if action == "terminate" {
+        stats.session_us.push(micros(arrived - talk.t0));
+        stats.completed += 1;
+        wr.begin().extend_from_slice(STOP_EVENT);
+        wr.frame(OP_TEXT, false);
+        wr.begin();
+        wr.frame(OP_CLOSE, false);
+        return Ok(Step::Terminated);
+    }
+    let id = frame.id.as_ref().map_or("", |s| &s.0);
+    let target = frame
+        .target
+        .as_ref()
+        .and_then(|t| t.uris.0.as_ref())
+        .map(|s| &*s.0);
+
+    // The response.
+    let p = wr.begin();
+    p.extend_from_slice(b"{\"_type\":\"wf_api_");
+    json_inner(p, action);
+    p.extend_from_slice(b"_response\",\"_id\":");
+    json_str(p, id);
+    match action {
+        "say" | "play" => {
+            p.extend_from_slice(b",\"id\":");
+            json_str(p, id);
+        }
+        "get_var" => p.extend_from_slice(&shared.var_answer),
+        _ => {}
+    }
+    p.push(b'}');
+    wr.frame(OP_TEXT, false);
+
+    // The events that follow it: after a ping/pong round trip in fair mode.
+    let held = shared.config.fair;
+    let events = match action {
+        "start_interaction" => {
+            let name = frame.name.as_ref().map_or("hello", |s| &s.0);
+            let uri = urn.get(name, target.unwrap_or(DEVICE));
+            for kind in ["started", "resumed"] {
+                let p = wr.begin();
+                p.extend_from_slice(LIFECYCLE_EVENT);
+                p.extend_from_slice(kind.as_bytes());
+                p.extend_from_slice(b"\",\"source_uri\":");
+                p.extend_from_slice(uri);
+                p.push(b'}');
+                wr.frame(OP_TEXT, held);
+            }
+            true
+        }
+        "say" | "play" => {
+            for kind in ["started", "stopped"] {
+                let p = wr.begin();
+                p.extend_from_slice(PROMPT_EVENT);
+                json_str(p, id);
+                p.extend_from_slice(b",\"type\":\"");
+                p.extend_from_slice(kind.as_bytes());
+                p.extend_from_slice(b"\",\"source_uri\":");
+                json_str(p, target.unwrap_or_default());
+                p.push(b'}');
+                wr.frame(OP_TEXT, held);
+            }
+            true
+        }
+        "listen" if shared.config.park => return Ok(Step::Parked),
+        "listen" => {
+            let p = wr.begin();
+            p.extend_from_slice(SPEECH_EVENT);
+            json_str(p, id);
+            p.extend_from_slice(b",\"text\":");
+            p.extend_from_slice(&shared.say);
+            p.extend_from_slice(b",\"lang\":\"en-US\",\"source_uri\":");
+            json_str(p, target.unwrap_or_default());
+            p.push(b'}');
+            wr.frame(OP_TEXT, held);
+            true
+        }
+        "end_interaction" => {
+            let p = wr.begin();
+            p.extend_from_slice(LIFECYCLE_EVENT);
+            p.extend_from_slice(b"ended\",\"source_uri\":");
+            json_str(p, target.unwrap_or_default());
+            p.push(b'}');
+            wr.frame(OP_TEXT, held);
+            true
+        }
+        _ => false,
+    };
+    if held && events {
+        wr.begin();
+        wr.frame(OP_PING, false);
+    }
+    Ok(Step::Go)
+}
+
+/// Answer frames until the session terminates or parks.
+async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    conn: &mut Conn<'_, S>,
+    urn: &mut UrnCache,
+    stats: &mut Stats,
+    talk: &mut Talk,
+) -> Result<Step, String> {
+    loop {
+        let got = conn.read().await?;
+        let step = answer(shared, conn.rd, conn.wr, urn, stats, talk, got)?;
+        if step == Step::Terminated {
+            return Ok(step);
+        }
+        if !conn.wr.buf.is_empty() {
+            conn.send().await.map_err(|e| format!("send: {e}"))?;
+            talk.last_sent = Instant::now();
+        }
+        if step == Step::Parked {
+            return Ok(step);
+        }
+    }
+}
+
+/// A connection to the server: plain TCP or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
 }
 
 /// One simulated Relay session; `Err` names the kind of failure.
-async fn session(shared: &Shared, stats: &mut Stats) -> Result<(), String> {
-    let config = &shared.config;
+///
+/// A single timer bounds the session from the connect to the end of the close (park mode:
+/// to the parked `listen`).
+async fn session(shared: &Shared, buffers: &mut Buffers, stats: &mut Stats) -> Result<(), String> {
     let t0 = Instant::now();
-    let deadline = t0 + config.session_timeout;
-    // Small buffers: the generator may hold ten thousand connections.
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024);
-    let connect =
-        tokio_tungstenite::connect_async_with_config(shared.request.clone(), Some(ws_config), true);
-    let mut ws = match tokio::time::timeout_at(deadline, connect).await {
-        Err(_) => return Err("timeout connecting".into()),
-        Ok(Err(tungstenite::Error::Http(resp))) => {
-            return Err(format!("upgrade refused: HTTP {}", resp.status().as_u16()))
-        }
-        Ok(Err(tungstenite::Error::Io(e))) => return Err(format!("connect: {}", e.kind())),
-        Ok(Err(e)) => return Err(format!("connect: {e}")),
-        Ok(Ok((ws, _))) => ws,
+    let deadline = t0 + shared.config.session_timeout;
+    let Buffers {
+        reader,
+        writer,
+        urn,
+    } = buffers;
+    reader.reset();
+    writer.reset();
+    let mut talk = Talk {
+        t0,
+        last_sent: t0,
+        requests: 0,
+        phase: Phase::Connecting,
     };
-    let device = "urn:relay-resource:name:device:Bob";
-    let start = format!(
-        "{{\"_type\":\"wf_api_start_event\",\"trigger\":{{\"type\":\"phrase\",\"args\":{{\"phrase\":\"hello\",\"spillover\":\"\",\"source_uri\":{}}}}}}}",
-        q(device)
-    );
-    let send_err = |e: tungstenite::Error| format!("send: {e}");
-    ws.send(Message::text(start)).await.map_err(send_err)?;
-    let mut last_sent = Instant::now();
-    // Follow-up events waiting for the pong (fair mode).
-    let mut held: Vec<Message> = Vec::new();
-    let mut parked = false;
+    let bounded = async {
+        let mut conn = Conn {
+            io: shared.target.open().await?,
+            rd: &mut *reader,
+            wr: &mut *writer,
+        };
+        conn.handshake(&shared.target.head).await?;
+        talk.phase = Phase::Talking;
+        conn.wr.begin().extend_from_slice(START_EVENT);
+        conn.wr.frame(OP_TEXT, false);
+        conn.send().await.map_err(|e| format!("send: {e}"))?;
+        talk.last_sent = Instant::now();
+        let step = converse(shared, &mut conn, urn, stats, &mut talk).await?;
+        if step == Step::Terminated {
+            talk.phase = Phase::Closing;
+            // The session is complete; how the close goes does not change that.
+            if conn.send().await.is_ok() {
+                conn.drain().await;
+            }
+            return Ok::<_, String>(None);
+        }
+        Ok(Some(conn))
+    };
+    let parked = tokio::time::timeout_at(deadline, bounded).await;
+    let mut conn = match (parked, talk.phase) {
+        (Ok(outcome), _) => match outcome? {
+            Some(conn) => conn,
+            None => return Ok(()),
+        },
+        (Err(_), Phase::Connecting) => return Err("timeout connecting".into()),
+        (Err(_), Phase::Talking) if talk.requests == 0 => {
+            return Err("timeout before the first request".into())
+        }
+        (Err(_), Phase::Talking) => return Err("timeout (no terminate)".into()),
+        (Err(_), Phase::Closing) => return Ok(()),
+    };
+    // Park mode: no bound any more; wait for the release, still answering what comes.
     let mut release = shared.release.clone();
-    let timeout = tokio::time::sleep_until(deadline);
-    tokio::pin!(timeout);
-    let say = q(&config.say);
-    let var_answer = match &config.var_value {
-        Some(v) => format!("\"value\":{}", q(v)),
-        None => String::new(),
-    };
-    loop {
-        let next = tokio::select! {
-            next = ws.next() => next,
-            _ = &mut timeout, if !parked => {
-                return Err(if stats.requests == 0 { "timeout before the first request".into() } else { "timeout (no terminate)".into() });
-            }
-            _ = async { let _released = release.wait_for(|r| *r).await.is_ok(); }, if parked => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
-                return Ok(());
-            }
-        };
-        let msg = match next {
-            None => return Err("closed before terminate".into()),
-            Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
-                return Err("closed before terminate".into())
-            }
-            Some(Err(tungstenite::Error::Protocol(e))) => {
-                return Err(format!("closed before terminate ({e})"))
-            }
-            Some(Err(tungstenite::Error::Io(e))) => {
-                return Err(format!("closed before terminate ({})", e.kind()))
-            }
-            Some(Err(e)) => return Err(format!("read: {e}")),
-            Some(Ok(msg)) => msg,
-        };
-        let text = match msg {
-            Message::Text(text) => text,
-            Message::Pong(_) => {
-                if !held.is_empty() {
-                    for m in held.drain(..) {
-                        ws.feed(m).await.map_err(send_err)?;
-                    }
-                    ws.flush().await.map_err(send_err)?;
-                    last_sent = Instant::now();
+    let mut step = Step::Parked;
+    while step == Step::Parked {
+        stats.completed += 1;
+        stats.session_us.push(micros(conn.rd.arrived - t0));
+        shared.parked.fetch_add(1, Ordering::AcqRel);
+        shared.settled.notify_one();
+        step = Step::Go;
+        while step == Step::Go {
+            let got = tokio::select! {
+                got = conn.read() => got?,
+                _ = async { let _released = release.wait_for(|r| *r).await.is_ok(); } => {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
+                    return Ok(());
                 }
-                continue;
-            }
-            Message::Close(_) => return Err("closed before terminate".into()),
-            _ => continue,
-        };
-        let now = Instant::now();
-        let frame: Incoming = serde_json::from_str(text.as_str())
-            .map_err(|e| format!("protocol: frame is not a JSON message ({e})"))?;
-        let Some(action) = frame
-            .kind
-            .strip_prefix("wf_api_")
-            .and_then(|k| k.strip_suffix("_request"))
-        else {
-            return Err(format!("protocol: unexpected frame {}", frame.kind));
-        };
-        stats.requests += 1;
-        stats.request_us.push(micros(now - last_sent));
-        let id = frame.id.as_deref().unwrap_or_default();
-        let target = frame
-            .target
-            .as_ref()
-            .and_then(|t| t.uris.first())
-            .map(|t| q(t))
-            .unwrap_or_else(|| "\"\"".to_owned());
-        let (answer, events): (Message, Vec<Message>) = match action {
-            "start_interaction" => {
-                let name = frame.name.as_deref().unwrap_or("hello");
-                let device = frame
-                    .target
-                    .as_ref()
-                    .and_then(|t| t.uris.first())
-                    .map(|t| t.as_ref())
-                    .unwrap_or(device);
-                let uri = q(&interaction_urn(name, device));
-                let started = event(
-                    "interaction_lifecycle",
-                    &format!("\"type\":\"started\",\"source_uri\":{uri}"),
-                );
-                let resumed = event(
-                    "interaction_lifecycle",
-                    &format!("\"type\":\"resumed\",\"source_uri\":{uri}"),
-                );
-                (response(action, id, ""), vec![started, resumed])
-            }
-            "say" | "play" => {
-                let id_json = q(id);
-                let prompt = |kind: &str| {
-                    event(
-                        "prompt",
-                        &format!("\"id\":{id_json},\"type\":\"{kind}\",\"source_uri\":{target}"),
-                    )
-                };
-                (
-                    response(action, id, &format!("\"id\":{id_json}")),
-                    vec![prompt("started"), prompt("stopped")],
-                )
-            }
-            "listen" if config.park => {
-                ws.send(response(action, id, "")).await.map_err(send_err)?;
-                parked = true;
-                stats.completed += 1;
-                stats.session_us.push(micros(t0.elapsed()));
-                shared.parked.fetch_add(1, Ordering::AcqRel);
-                shared.settled.notify_one();
-                continue;
-            }
-            "listen" => {
-                let speech = event(
-                    "speech",
-                    &format!(
-                        "\"request_id\":{},\"text\":{say},\"lang\":\"en-US\",\"source_uri\":{target}",
-                        q(id)
-                    ),
-                );
-                (response(action, id, ""), vec![speech])
-            }
-            "get_var" => (response(action, id, &var_answer), Vec::new()),
-            "end_interaction" => {
-                let ended = event(
-                    "interaction_lifecycle",
-                    &format!("\"type\":\"ended\",\"source_uri\":{target}"),
-                );
-                (response(action, id, ""), vec![ended])
-            }
-            "terminate" => {
-                stats.session_us.push(micros(t0.elapsed()));
-                stats.completed += 1;
-                let stop = event("stop", "\"reason\":\"normal\"");
-                // The session is complete; how the close goes does not change that.
-                let _ = ws.send(stop).await;
-                let _ = ws.close(None).await;
-                let _ = tokio::time::timeout_at(deadline, async {
-                    while let Some(Ok(_)) = ws.next().await {}
-                })
-                .await;
-                return Ok(());
-            }
-            _ => (response(action, id, ""), Vec::new()),
-        };
-        ws.feed(answer).await.map_err(send_err)?;
-        if config.fair && !events.is_empty() {
-            held.extend(events);
-            ws.feed(Message::Ping(Default::default()))
-                .await
-                .map_err(send_err)?;
-        } else {
-            for m in events {
-                ws.feed(m).await.map_err(send_err)?;
+            };
+            step = answer(shared, conn.rd, conn.wr, urn, stats, &mut talk, got)?;
+            if step != Step::Terminated && !conn.wr.buf.is_empty() {
+                conn.send().await.map_err(|e| format!("send: {e}"))?;
+                talk.last_sent = Instant::now();
             }
         }
-        ws.flush().await.map_err(send_err)?;
-        last_sent = Instant::now();
     }
+    let closing = async {
+        if conn.send().await.is_ok() {
+            conn.drain().await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -708,5 +1491,490 @@ mod tests {
         let s = sample(std::process::id()).expect("/proc of this process");
         assert!(s.rss_kib > 0);
         assert!(s.hwm_kib >= s.rss_kib);
+    }
+    /// A frame as a server sends it (not masked).
+    fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+        match payload.len() {
+            n if n < 126 => out.push(n as u8),
+            n if n <= 0xFFFF => {
+                out.push(126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// The frames a client wrote: (opcode, unmasked payload), checking each header.
+    fn client_frames(mut b: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut frames = Vec::new();
+        while !b.is_empty() {
+            assert_eq!(b[0] & 0xF0, 0x80, "final frame, no reserved bits");
+            assert_eq!(b[1] & 0x80, 0x80, "a client frame is masked");
+            let (header, len) = match b[1] & 0x7F {
+                126 => (4, usize::from(u16::from_be_bytes([b[2], b[3]]))),
+                127 => (
+                    10,
+                    u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+                ),
+                n => (2, usize::from(n)),
+            };
+            // The shortest length encoding (RFC 6455 §5.2).
+            assert_eq!(header == 2, len < 126);
+            assert_eq!(header == 4, (126..=0xFFFF).contains(&len));
+            let mask = &b[header..header + 4];
+            let payload = b[header + 4..header + 4 + len]
+                .iter()
+                .enumerate()
+                .map(|(i, x)| x ^ mask[i % 4])
+                .collect();
+            frames.push((b[0] & 0x0F, payload));
+            b = &b[header + 4 + len..];
+        }
+        frames
+    }
+
+    fn texts(b: &[u8]) -> Vec<String> {
+        client_frames(b)
+            .into_iter()
+            .map(|(op, p)| {
+                assert_eq!(op, OP_TEXT);
+                String::from_utf8(p).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn client_frames_are_masked_with_the_shortest_length() {
+        let mut w = Writer::new();
+        let sizes = [0, 1, 7, 8, 9, 125, 126, 127, 200, 0xFFFF, 0x1_0000, 70_000];
+        for n in sizes {
+            let payload: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+            w.begin().extend_from_slice(&payload);
+            w.frame(OP_TEXT, false);
+        }
+        w.begin();
+        w.frame(OP_PING, true);
+        let frames = client_frames(&w.buf);
+        assert_eq!(frames.len(), sizes.len());
+        for (n, (op, payload)) in sizes.iter().zip(frames) {
+            assert_eq!(op, OP_TEXT);
+            let want: Vec<u8> = (0..*n).map(|i| (i * 7 % 251) as u8).collect();
+            assert_eq!(payload, want, "payload of {n} bytes");
+        }
+        assert_eq!(client_frames(&w.held), vec![(OP_PING, Vec::new())]);
+    }
+
+    #[test]
+    fn server_frames_are_parsed_whole_and_in_pieces() {
+        let mut r = Reader::new();
+        let mut wire = Vec::new();
+        wire.extend(server_frame(true, OP_TEXT, b"{}"));
+        wire.extend(server_frame(true, OP_TEXT, &[b'x'; 300]));
+        wire.extend(server_frame(false, OP_TEXT, b"frag"));
+        wire.extend(server_frame(true, OP_PONG, b""));
+        wire.extend(server_frame(true, OP_CONTINUATION, b"mented"));
+        wire.extend(server_frame(false, OP_BINARY, b"\x00"));
+        wire.extend(server_frame(true, OP_CONTINUATION, b"\x01"));
+        wire.extend(server_frame(true, OP_TEXT, &vec![b'y'; 70_000]));
+        // One byte at a time: nothing is taken before it is complete.
+        let mut got = Vec::new();
+        for byte in wire {
+            r.buf.push(byte);
+            while let Some(f) = r.parse().unwrap() {
+                match f.opcode {
+                    OP_PONG => got.push("pong".to_owned()),
+                    _ => {
+                        if let Some(at) = r.data(f).unwrap() {
+                            got.push(String::from_utf8(r.text(at).to_vec()).unwrap());
+                        }
+                    }
+                }
+            }
+        }
+        let want = [
+            "{}".to_owned(),
+            "x".repeat(300),
+            "pong".to_owned(),
+            "fragmented".to_owned(),
+            "y".repeat(70_000),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(r.pos, r.buf.len());
+    }
+
+    #[test]
+    fn bad_server_frames_are_refused() {
+        let refused = |wire: Vec<u8>| {
+            let mut r = Reader::new();
+            r.buf = wire;
+            loop {
+                match r.parse() {
+                    Err(e) => return e,
+                    Ok(None) => panic!("not refused"),
+                    Ok(Some(f)) => {
+                        if let Err(e) = r.data(f) {
+                            return e;
+                        }
+                    }
+                }
+            }
+        };
+        let mut masked = server_frame(true, OP_TEXT, b"hi");
+        masked[1] |= 0x80;
+        assert!(refused(masked).contains("masked"));
+        assert!(refused(server_frame(true, OP_CONTINUATION, b"x")).contains("continuation"));
+        assert!(refused(server_frame(false, OP_PING, b"")).contains("control"));
+        assert!(refused(vec![0x81, 127, 0xFF, 0, 0, 0, 0, 0, 0, 0]).contains("too long"));
+        let mut nested = server_frame(false, OP_TEXT, b"a");
+        nested.extend(server_frame(true, OP_TEXT, b"b"));
+        assert!(refused(nested).contains("inside"));
+    }
+
+    #[test]
+    fn json_strings_are_escaped_like_serde_json() {
+        for s in [
+            "",
+            "Alice",
+            "Zoë",
+            "a\"b",
+            "back\\slash",
+            "tab\tnew\nline\u{1}",
+            "😀",
+        ] {
+            let mut out = Vec::new();
+            json_str(&mut out, s);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn incoming_frames_borrow_and_take_the_first_uri() {
+        let text = r#"{"_id":"i\"d","_type":"wf_api_say_request","text":"hi",
+            "_target":{"uris":["urn:a",{"x":[1]},"urn:c"]},"name":"n"}"#;
+        let f: Incoming = serde_json::from_str(text).unwrap();
+        assert!(matches!(f.kind.0, Cow::Borrowed("wf_api_say_request")));
+        assert_eq!(f.id.unwrap().0, "i\"d");
+        assert_eq!(f.name.unwrap().0, "n");
+        let first = f.target.unwrap().uris.0.unwrap();
+        assert!(matches!(first.0, Cow::Borrowed("urn:a")));
+        let bare: Incoming =
+            serde_json::from_str(r#"{"_type":"wf_api_terminate_request"}"#).unwrap();
+        assert!(bare.id.is_none() && bare.name.is_none() && bare.target.is_none());
+        let empty: Incoming =
+            serde_json::from_str(r#"{"_type":"t","_target":{"uris":[]}}"#).unwrap();
+        assert!(empty.target.unwrap().uris.0.is_none());
+    }
+
+    fn shared(fair: bool, park: bool) -> Shared {
+        let mut config = LoadConfig::new("ws://127.0.0.1:1/p", 1, Limit::Sessions(1));
+        config.fair = fair;
+        config.park = park;
+        config.var_value = Some("Hi".into());
+        let (_tx, release) = watch::channel(false);
+        Shared {
+            config,
+            target: Target {
+                addrs: Ok(Vec::new()),
+                tls: None,
+                head: String::new(),
+            },
+            say: b"\"Alice\"".to_vec(),
+            var_answer: b",\"value\":\"Hi\"".to_vec(),
+            next: AtomicU64::new(0),
+            deadline: None,
+            parked: AtomicUsize::new(0),
+            settled: Notify::new(),
+            release,
+        }
+    }
+
+    /// Feed `request` to `answer`: the step, the frames to write now and those held.
+    fn answered(sh: &Shared, request: &str) -> (Step, Vec<u8>, Vec<u8>) {
+        let mut r = Reader::new();
+        r.buf = server_frame(true, OP_TEXT, request.as_bytes());
+        let at = r.parse().unwrap().unwrap();
+        let at = r.data(at).unwrap().unwrap();
+        let mut w = Writer::new();
+        let mut stats = Stats::default();
+        let now = Instant::now();
+        let mut talk = Talk {
+            t0: now,
+            last_sent: now,
+            requests: 0,
+            phase: Phase::Talking,
+        };
+        let mut urn = UrnCache::default();
+        let step = answer(
+            sh,
+            &r,
+            &mut w,
+            &mut urn,
+            &mut stats,
+            &mut talk,
+            Got::Text(at),
+        )
+        .unwrap();
+        assert_eq!((stats.requests, stats.request_us.len()), (1, 1));
+        (step, w.buf, w.held)
+    }
+
+    const BOB: &str = "urn:relay-resource:name:device:Bob";
+    const HELLO_ON_BOB: &str =
+        "urn:relay-resource:name:interaction:hello?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob";
+
+    #[test]
+    fn answers_are_the_frames_relay_sends() {
+        assert_eq!(
+            std::str::from_utf8(START_EVENT).unwrap(),
+            format!(
+                r#"{{"_type":"wf_api_start_event","trigger":{{"type":"phrase","args":{{"phrase":"hello","spillover":"","source_uri":"{BOB}"}}}}}}"#
+            )
+        );
+        assert_eq!(DEVICE, BOB);
+        let sh = shared(false, false);
+        let start = format!(
+            r#"{{"_id":"1","_type":"wf_api_start_interaction_request","_target":{{"uris":["{BOB}"]}},"name":"hello"}}"#
+        );
+        let (step, now, held) = answered(&sh, &start);
+        assert_eq!((step, held.len()), (Step::Go, 0));
+        assert_eq!(
+            texts(&now),
+            [
+                r#"{"_type":"wf_api_start_interaction_response","_id":"1"}"#.to_owned(),
+                format!(
+                    r#"{{"_type":"wf_api_interaction_lifecycle_event","type":"started","source_uri":"{HELLO_ON_BOB}"}}"#
+                ),
+                format!(
+                    r#"{{"_type":"wf_api_interaction_lifecycle_event","type":"resumed","source_uri":"{HELLO_ON_BOB}"}}"#
+                ),
+            ]
+        );
+        let say = format!(
+            r#"{{"_id":"2","_type":"wf_api_say_request","_target":{{"uris":["{HELLO_ON_BOB}"]}},"text":"What is your name?"}}"#
+        );
+        assert_eq!(
+            texts(&answered(&sh, &say).1),
+            [
+                r#"{"_type":"wf_api_say_response","_id":"2","id":"2"}"#.to_owned(),
+                format!(
+                    r#"{{"_type":"wf_api_prompt_event","id":"2","type":"started","source_uri":"{HELLO_ON_BOB}"}}"#
+                ),
+                format!(
+                    r#"{{"_type":"wf_api_prompt_event","id":"2","type":"stopped","source_uri":"{HELLO_ON_BOB}"}}"#
+                ),
+            ]
+        );
+        let listen = format!(
+            r#"{{"_id":"3","_type":"wf_api_listen_request","_target":{{"uris":["{HELLO_ON_BOB}"]}}}}"#
+        );
+        assert_eq!(
+            texts(&answered(&sh, &listen).1),
+            [
+                r#"{"_type":"wf_api_listen_response","_id":"3"}"#.to_owned(),
+                format!(
+                    r#"{{"_type":"wf_api_speech_event","request_id":"3","text":"Alice","lang":"en-US","source_uri":"{HELLO_ON_BOB}"}}"#
+                ),
+            ]
+        );
+        let get_var = r#"{"_id":"4","_type":"wf_api_get_var_request","name":"greeting"}"#;
+        assert_eq!(
+            texts(&answered(&sh, get_var).1),
+            [r#"{"_type":"wf_api_get_var_response","_id":"4","value":"Hi"}"#]
+        );
+        let end = format!(
+            r#"{{"_id":"5","_type":"wf_api_end_interaction_request","_target":{{"uris":["{HELLO_ON_BOB}"]}}}}"#
+        );
+        assert_eq!(
+            texts(&answered(&sh, &end).1),
+            [
+                r#"{"_type":"wf_api_end_interaction_response","_id":"5"}"#.to_owned(),
+                format!(
+                    r#"{{"_type":"wf_api_interaction_lifecycle_event","type":"ended","source_uri":"{HELLO_ON_BOB}"}}"#
+                ),
+            ]
+        );
+        let other = r#"{"_id":"6","_type":"wf_api_set_var_request","name":"x","value":"y"}"#;
+        assert_eq!(
+            texts(&answered(&sh, other).1),
+            [r#"{"_type":"wf_api_set_var_response","_id":"6"}"#]
+        );
+        let (step, now, _) = answered(&sh, r#"{"_id":"7","_type":"wf_api_terminate_request"}"#);
+        assert_eq!(step, Step::Terminated);
+        assert_eq!(
+            client_frames(&now),
+            [
+                (
+                    OP_TEXT,
+                    br#"{"_type":"wf_api_stop_event","reason":"normal"}"#.to_vec()
+                ),
+                (OP_CLOSE, Vec::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn fair_answers_hold_the_events_behind_a_ping() {
+        let sh = shared(true, false);
+        let listen = r#"{"_id":"3","_type":"wf_api_listen_request","_target":{"uris":["u"]}}"#;
+        let (step, now, held) = answered(&sh, listen);
+        assert_eq!(step, Step::Go);
+        assert_eq!(
+            client_frames(&now),
+            [
+                (
+                    OP_TEXT,
+                    br#"{"_type":"wf_api_listen_response","_id":"3"}"#.to_vec()
+                ),
+                (OP_PING, Vec::new()),
+            ]
+        );
+        assert_eq!(
+            texts(&held),
+            [
+                r#"{"_type":"wf_api_speech_event","request_id":"3","text":"Alice","lang":"en-US","source_uri":"u"}"#
+            ]
+        );
+        // No events, no ping.
+        let get_var = r#"{"_id":"4","_type":"wf_api_get_var_request","name":"greeting"}"#;
+        let (_, now, held) = answered(&sh, get_var);
+        assert_eq!(client_frames(&now).len(), 1);
+        assert!(held.is_empty());
+        // Park mode: the listen is answered, and nothing follows.
+        let (step, now, held) = answered(&shared(true, true), listen);
+        assert_eq!(step, Step::Parked);
+        assert_eq!(
+            texts(&now),
+            [r#"{"_type":"wf_api_listen_response","_id":"3"}"#]
+        );
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn unexpected_frames_fail_the_session() {
+        let sh = shared(false, false);
+        let fails = |text: &str| {
+            let mut r = Reader::new();
+            r.buf = server_frame(true, OP_TEXT, text.as_bytes());
+            let f = r.parse().unwrap().unwrap();
+            let at = r.data(f).unwrap().unwrap();
+            let now = Instant::now();
+            let mut talk = Talk {
+                t0: now,
+                last_sent: now,
+                requests: 0,
+                phase: Phase::Talking,
+            };
+            answer(
+                &sh,
+                &r,
+                &mut Writer::new(),
+                &mut UrnCache::default(),
+                &mut Stats::default(),
+                &mut talk,
+                Got::Text(at),
+            )
+            .unwrap_err()
+        };
+        assert!(fails("nope").starts_with("protocol: frame is not a JSON message"));
+        assert_eq!(
+            fails(r#"{"_type":"wf_api_say_response"}"#),
+            "protocol: unexpected frame wf_api_say_response"
+        );
+    }
+
+    #[test]
+    fn the_upgrade_answer_is_checked() {
+        let accept = derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let ok = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\n\
+             Connection: keep-alive, Upgrade\r\nSec-WebSocket-Accept: {accept}"
+        );
+        assert_eq!(check_upgrade(ok.as_bytes(), &accept), Ok(()));
+        let refused = "HTTP/1.1 404 Not Found\r\ncontent-length: 0";
+        assert_eq!(
+            check_upgrade(refused.as_bytes(), &accept).unwrap_err(),
+            "upgrade refused: HTTP 404"
+        );
+        let wrong = ok.replace(&accept, "AAAA");
+        assert!(check_upgrade(wrong.as_bytes(), &accept)
+            .unwrap_err()
+            .contains("Sec-WebSocket-Accept"));
+        let no_upgrade = ok.replace("upgrade: WebSocket\r\n", "");
+        assert!(check_upgrade(no_upgrade.as_bytes(), &accept)
+            .unwrap_err()
+            .contains("Upgrade"));
+        assert!(check_upgrade(b"SSH-2.0", &accept)
+            .unwrap_err()
+            .contains("not HTTP"));
+    }
+
+    #[tokio::test]
+    async fn a_connection_upgrades_answers_pings_and_reads_messages() {
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let mut rd = Reader::new();
+        let mut wr = Writer::new();
+        let mut conn = Conn {
+            io: client,
+            rd: &mut rd,
+            wr: &mut wr,
+        };
+        let peer = tokio::spawn(async move {
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                let mut byte = [0];
+                server.read_exact(&mut byte).await.unwrap();
+                request.push(byte[0]);
+            }
+            let request = String::from_utf8(request).unwrap();
+            assert!(request.starts_with("GET /p?secret=s HTTP/1.1\r\nHost: h:1\r\n"));
+            let key = request
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap();
+            let mut answer = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                derive_accept_key(key.as_bytes())
+            )
+            .into_bytes();
+            // Frames right behind the head, a ping among them.
+            answer.extend(server_frame(true, OP_TEXT, b"one"));
+            answer.extend(server_frame(true, OP_PING, b"p"));
+            answer.extend(server_frame(true, OP_TEXT, b"two"));
+            server.write_all(&answer).await.unwrap();
+            let mut pong = [0; 7];
+            server.read_exact(&mut pong).await.unwrap();
+            assert_eq!(client_frames(&pong), [(OP_PONG, b"p".to_vec())]);
+            server
+                .write_all(&server_frame(true, OP_CLOSE, b""))
+                .await
+                .unwrap();
+            server
+        });
+        let head = "GET /p?secret=s HTTP/1.1\r\nHost: h:1\r\nConnection: Upgrade\r\n\
+                    Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ";
+        conn.handshake(head).await.unwrap();
+        for want in ["one", "two"] {
+            let Got::Text(at) = conn.read().await.unwrap() else {
+                panic!("not a text")
+            };
+            assert_eq!(conn.rd.text(at), want.as_bytes());
+        }
+        assert_eq!(conn.read().await.unwrap(), Got::Close);
+        drop(peer.await.unwrap());
+        assert_eq!(
+            conn.read().await.unwrap_err(),
+            "closed before terminate (Connection reset without closing handshake)"
+        );
     }
 }
