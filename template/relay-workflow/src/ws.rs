@@ -589,6 +589,83 @@ mod tests {
         assert_eq!(r.held(), 0);
     }
 
+    /// One message as a client may send it: its opcode, payload, and how it is cut into
+    /// fragments (each cut is a fragment length).
+    fn fragments(opcode: u8, payload: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = payload;
+        let mut first = true;
+        for &cut in cuts {
+            if cut >= rest.len() {
+                break;
+            }
+            let (now, later) = rest.split_at(cut);
+            out.extend(client_frame(false, if first { opcode } else { 0 }, now));
+            first = false;
+            rest = later;
+        }
+        out.extend(client_frame(true, if first { opcode } else { 0 }, rest));
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 300,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Whatever the messages, their fragmentation, the pings between them and the way
+        /// the bytes are cut into reads, the reader yields exactly the messages sent and
+        /// holds nothing afterwards.
+        #[test]
+        fn any_messages_in_any_reads(
+            messages in proptest::collection::vec(
+                (proptest::bool::ANY, ".{0,300}", proptest::collection::vec(0usize..80, 0..4), proptest::bool::ANY),
+                1..8,
+            ),
+            reads in proptest::collection::vec(1usize..200, 1..40),
+        ) {
+            let mut wire = Vec::new();
+            let mut expected = Vec::new();
+            for (text, body, cuts, ping) in &messages {
+                if *text {
+                    wire.extend(fragments(1, body.as_bytes(), cuts));
+                    expected.push(Owned::Text(body.clone()));
+                } else {
+                    wire.extend(fragments(2, body.as_bytes(), cuts));
+                    expected.push(Owned::Binary(body.len()));
+                }
+                if *ping {
+                    wire.extend(client_frame(true, 9, b"p"));
+                    expected.push(Owned::Ping(b"p".to_vec()));
+                }
+            }
+            let mut reader = Reader::new(1 << 20);
+            let mut got = Vec::new();
+            let mut at = 0;
+            let mut i = 0;
+            while at < wire.len() {
+                let n = reads[i % reads.len()].min(wire.len() - at);
+                got.extend(collect(&mut reader, &wire[at..at + n]).unwrap());
+                at += n;
+                i += 1;
+            }
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(reader.held(), 0);
+        }
+
+        /// Arbitrary bytes never panic the reader; it either yields messages or names a
+        /// close code.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let mut reader = Reader::new(256);
+            if let Err(e) = collect(&mut reader, &bytes) {
+                proptest::prop_assert!(matches!(e.close_code(), 1002 | 1007 | 1009));
+            }
+        }
+    }
+
     #[test]
     fn server_frames_use_the_shortest_length() {
         for (len, header) in [
