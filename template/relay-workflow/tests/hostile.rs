@@ -553,3 +553,154 @@ async fn a_peer_that_stops_reading_is_given_up_without_stalling_others() {
     wait_for_sessions(&server, 0).await;
     server.shutdown().await;
 }
+
+/// Upgrade a raw TCP connection by hand; returns the stream right after the 101.
+async fn raw_upgrade(server: &TestServer, path: &str) -> TcpStream {
+    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
+    let request = format!(
+        "GET /{path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addr()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            tcp.read(&mut byte).await.unwrap(),
+            1,
+            "closed during handshake"
+        );
+        head.push(byte[0]);
+        assert!(head.len() < 4096, "no end to the 101 head");
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
+    tcp
+}
+
+/// A client frame with a fixed mask; `first` is the first header byte (FIN, RSV, opcode).
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut out = vec![first];
+    if payload.len() < 126 {
+        out.push(0x80 | payload.len() as u8);
+    } else {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// Read until the server's close frame (its code) or the end of the stream, within 5 s.
+async fn close_code(tcp: &mut TcpStream) -> Option<u16> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        // Server frames are unmasked; look for a close frame among them.
+        let mut at = 0;
+        while at + 4 <= seen.len() {
+            let (len, header) = match seen[at + 1] & 0x7f {
+                126 => (u16::from_be_bytes([seen[at + 2], seen[at + 3]]) as usize, 4),
+                n => (n as usize, 2),
+            };
+            if seen[at] == 0x88 && len >= 2 {
+                return Some(u16::from_be_bytes([seen[at + 2], seen[at + 3]]));
+            }
+            at += header + len;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_protocol_violations_close_with_the_right_code() {
+    capture_logs_at("trace");
+    let server = TestServer::start(
+        WorkflowServer::new()
+            .max_message_size(1024)
+            .workflow("hellopath", hello()),
+    )
+    .await;
+    let start = br#"{"_type":"wf_api_start_event","trigger":{"type":"phrase","args":{"phrase":"hello","source_uri":"urn:relay-resource:name:device:Bob"}}}"#;
+    let unmasked = {
+        let mut f = vec![0x81, 2];
+        f.extend_from_slice(b"{}");
+        f
+    };
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("an unmasked frame", unmasked, 1002),
+        ("a reserved bit", masked(0xc1, b"{}"), 1002),
+        ("an unknown opcode", masked(0x83, b"{}"), 1002),
+        (
+            "text that is not UTF-8",
+            masked(0x81, &[0x7b, 0xff, 0x7d]),
+            1007,
+        ),
+        (
+            "a fragmented message over the limit",
+            [masked(0x01, &[b' '; 600]), masked(0x80, &[b' '; 600])].concat(),
+            1009,
+        ),
+        ("a continuation with no message", masked(0x80, b"x"), 1002),
+    ];
+    let other = Simulator::connect(&server.url("hellopath")).await.unwrap();
+    for (what, frame, code) in cases {
+        let mut tcp = raw_upgrade(&server, "hellopath").await;
+        tcp.write_all(&masked(0x81, start)).await.unwrap();
+        tcp.write_all(&frame).await.unwrap();
+        assert_eq!(close_code(&mut tcp).await, Some(code), "{what}");
+    }
+    wait_for_log("closing with 1002: Relay broke the WebSocket protocol").await;
+    wait_for_log("closing with 1007").await;
+    // The session open all along is unaffected.
+    let t = other
+        .run(AutoResponder::default().say_on_listen(["Cy"]))
+        .await
+        .unwrap();
+    assert_eq!(t.said()[1], "Hello Cy! You are using Bob.");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn frames_that_trickle_in_a_byte_at_a_time_still_make_a_session() {
+    capture_logs();
+    let server = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
+    let mut tcp = raw_upgrade(&server, "hellopath").await;
+    let start = br#"{"_type":"wf_api_start_event","trigger":{"type":"phrase","args":{"phrase":"hello","source_uri":"urn:relay-resource:name:device:Bob"}}}"#;
+    // A ping, then the start event split across a fragment boundary, one byte per write.
+    let wire = [
+        masked(0x89, b"hi"),
+        masked(0x01, &start[..40]),
+        masked(0x80, &start[40..]),
+    ]
+    .concat();
+    for b in wire {
+        tcp.write_all(&[b]).await.unwrap();
+    }
+    // The pong comes back, then the workflow's first request.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !String::from_utf8_lossy(&seen).contains("wf_api_start_interaction_request") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, tcp.read(&mut buf))
+            .await
+            .expect("no request within 5 s")
+            .unwrap();
+        assert!(n > 0, "closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(
+        &seen[..4],
+        &[0x8a, 2, b'h', b'i'],
+        "the pong answers the ping"
+    );
+    server.shutdown().await;
+}
