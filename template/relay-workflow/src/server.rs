@@ -699,12 +699,14 @@ async fn serve_stream<S>(
         fast.app.handle.tracker.track_future(session).await;
         return;
     }
-    serve_connection(
+    // Boxed: the state of an HTTP connection is larger than a session's, and a task is as
+    // large as the largest state it can be in.
+    Box::pin(serve_connection(
         TokioIo::new(Prefixed::new(head, io)),
         service,
         header_timeout,
         stop,
-    )
+    ))
     .await;
 }
 

@@ -527,23 +527,29 @@ fn clip(text: &str) -> String {
     format!("{}… ({} bytes)", &text[..end], text.len())
 }
 
-/// Run one workflow session on an upgraded connection until it ends. `early` holds bytes
+/// One workflow session on an upgraded connection, run until it ends. `early` holds bytes
 /// the client sent right behind its upgrade request.
-pub(crate) async fn run<S>(
+///
+/// Everything the session holds is built here, outside the future, so that the task keeps
+/// one copy of it.
+pub(crate) fn run<S>(
     socket: S,
-    early: Vec<u8>,
+    mut early: Vec<u8>,
     workflow: Arc<Workflow>,
     ctx: SessionContext,
     slot: Slot,
-) where
+) -> impl Future<Output = ()>
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let id = session_id();
     let span = tracing::info_span!("session", path = %ctx.path, id = %id);
-    drive(socket, early, workflow, &ctx, id)
-        .instrument(span)
-        .await;
-    drop(slot);
+    let mut driver = span.in_scope(|| Driver::new(socket, workflow, ctx, slot, id));
+    if !early.is_empty() {
+        span.in_scope(|| driver.consume(&mut early));
+    }
+    drop(early);
+    driver.drive().instrument(span)
 }
 
 type Handler = Pin<Box<dyn Future<Output = crate::workflow::HandlerResult> + Send>>;
@@ -556,7 +562,7 @@ struct Running {
 }
 
 /// Everything one session's driver holds.
-struct Driver<'a, S> {
+struct Driver<S> {
     socket: S,
     reader: ws::Reader,
     /// Bytes being written, and how many of them are already out.
@@ -571,7 +577,10 @@ struct Driver<'a, S> {
     shared: Arc<Shared>,
     relay: Relay,
     workflow: Arc<Workflow>,
-    ctx: &'a SessionContext,
+    ctx: SessionContext,
+    /// The session's place in the server's count, given back when the driver is dropped.
+    _slot: Slot,
+    started: Instant,
     wake: Arc<DriverWake>,
     handler_waker: Waker,
     shutdown_waker: Waker,
@@ -590,111 +599,119 @@ struct Driver<'a, S> {
     stopped: bool,
 }
 
-async fn drive<S>(
-    socket: S,
-    mut early: Vec<u8>,
-    workflow: Arc<Workflow>,
-    ctx: &SessionContext,
-    id: String,
-) where
+impl<S> Driver<S>
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let started = Instant::now();
-    info!("session opened");
-    let wake = Arc::new(DriverWake {
-        task: AtomicWaker::new(),
-        polling: AtomicBool::new(false),
-        flags: AtomicU8::new(WAKE_SHUTDOWN),
-    });
-    let shared = Arc::new(Shared {
-        id,
-        path: ctx.path.clone(),
-        outbox: Mutex::new(Some(Vec::new())),
-        wake: wake.clone(),
-        pending: Mutex::new(Some(HashMap::new())),
-        max_pending: ctx.max_pending,
-        events: Mutex::new(EventState::default()),
-        closed: AtomicBool::new(false),
-    });
-    let flag_waker = |flag| {
-        Waker::from(Arc::new(FlagWaker {
-            driver: wake.clone(),
-            flag,
-        }))
-    };
-    let mut driver = Driver {
-        socket,
-        reader: ws::Reader::new(ctx.max_message_size),
-        writing: Vec::new(),
-        written: 0,
-        write_stalled: None,
-        read_done: false,
-        discard: false,
-        relay: Relay::new(shared.clone()),
-        shared,
-        workflow,
-        ctx,
-        handler_waker: flag_waker(WAKE_HANDLER),
-        shutdown_waker: flag_waker(WAKE_SHUTDOWN),
-        wake,
-        running: None,
-        queue: VecDeque::new(),
-        got_event: false,
-        first_deadline: started + ctx.first_event_timeout,
-        next_ping: started + ctx.ping_interval,
-        awaiting_pong: false,
-        closing: None,
-        end: None,
-        stopped: false,
-    };
-    if !early.is_empty() {
-        driver.consume(&mut early);
+    fn new(
+        socket: S,
+        workflow: Arc<Workflow>,
+        ctx: SessionContext,
+        slot: Slot,
+        id: String,
+    ) -> Self {
+        let started = Instant::now();
+        info!("session opened");
+        let wake = Arc::new(DriverWake {
+            task: AtomicWaker::new(),
+            polling: AtomicBool::new(false),
+            flags: AtomicU8::new(WAKE_SHUTDOWN),
+        });
+        let shared = Arc::new(Shared {
+            id,
+            path: ctx.path.clone(),
+            outbox: Mutex::new(Some(Vec::new())),
+            wake: wake.clone(),
+            pending: Mutex::new(Some(HashMap::new())),
+            max_pending: ctx.max_pending,
+            events: Mutex::new(EventState::default()),
+            closed: AtomicBool::new(false),
+        });
+        let flag_waker = |flag| {
+            Waker::from(Arc::new(FlagWaker {
+                driver: wake.clone(),
+                flag,
+            }))
+        };
+        Driver {
+            socket,
+            reader: ws::Reader::new(ctx.max_message_size),
+            writing: Vec::new(),
+            written: 0,
+            write_stalled: None,
+            read_done: false,
+            discard: false,
+            relay: Relay::new(shared.clone()),
+            shared,
+            workflow,
+            handler_waker: flag_waker(WAKE_HANDLER),
+            shutdown_waker: flag_waker(WAKE_SHUTDOWN),
+            wake,
+            running: None,
+            queue: VecDeque::new(),
+            got_event: false,
+            first_deadline: started + ctx.first_event_timeout,
+            next_ping: started + ctx.ping_interval,
+            awaiting_pong: false,
+            closing: None,
+            end: None,
+            stopped: false,
+            ctx,
+            _slot: slot,
+            started,
+        }
     }
-    drop(early);
-    let timer = tokio::time::sleep_until(driver.next_deadline().into());
-    let shutdown = ctx.force_close.clone().cancelled_owned();
-    tokio::pin!(timer, shutdown);
-    std::future::poll_fn(|cx| driver.poll(cx, timer.as_mut(), shutdown.as_mut())).await;
-    let end = driver.end.take().unwrap_or(End::Shutdown);
 
-    // Whatever is still queued for Relay (the close frame, say) gets a bounded last chance.
-    timer.as_mut().reset((Instant::now() + CLOSE_GRACE).into());
-    std::future::poll_fn(|cx| {
-        if driver.finish(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    driver.shared.close();
-    driver.writing = Vec::new();
+    /// Run the session to its end, then let queued handlers finish (bounded) and log why
+    /// it ended.
+    async fn drive(mut self) {
+        let driver = &mut self;
+        let started = driver.started;
+        let timer = tokio::time::sleep_until(driver.next_deadline().into());
+        let shutdown = driver.ctx.force_close.clone().cancelled_owned();
+        tokio::pin!(timer, shutdown);
+        std::future::poll_fn(|cx| driver.poll(cx, timer.as_mut(), shutdown.as_mut())).await;
+        let end = driver.end.take().unwrap_or(End::Shutdown);
 
-    // Handlers still queued run against a closed session: their actions fail at once.
-    timer
-        .as_mut()
-        .reset((Instant::now() + DRAIN_TIMEOUT).into());
-    let mut first = true;
-    let drained = std::future::poll_fn(|cx| {
-        driver.wake.task.register(cx.waker());
-        let flags = driver.wake.flags.swap(0, Ordering::SeqCst);
-        driver.run_handlers(std::mem::take(&mut first) || flags & WAKE_HANDLER != 0);
-        if driver.running.is_none() && driver.queue.is_empty() {
-            return Poll::Ready(true);
+        // Whatever is still queued for Relay (the close frame, say) gets a bounded last chance.
+        timer.as_mut().reset((Instant::now() + CLOSE_GRACE).into());
+        std::future::poll_fn(|cx| {
+            if driver.finish(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        driver.shared.close();
+        driver.writing = Vec::new();
+
+        // Handlers still queued run against a closed session: their actions fail at once.
+        timer
+            .as_mut()
+            .reset((Instant::now() + DRAIN_TIMEOUT).into());
+        let mut first = true;
+        let drained = std::future::poll_fn(|cx| {
+            driver.wake.task.register(cx.waker());
+            let flags = driver.wake.flags.swap(0, Ordering::SeqCst);
+            driver.run_handlers(std::mem::take(&mut first) || flags & WAKE_HANDLER != 0);
+            if driver.running.is_none() && driver.queue.is_empty() {
+                return Poll::Ready(true);
+            }
+            timer.as_mut().poll(cx).map(|()| false)
+        })
+        .await;
+        if !drained {
+            warn!(
+                "a handler was still running {DRAIN_TIMEOUT:?} after the connection ended; aborted it"
+            );
         }
-        timer.as_mut().poll(cx).map(|()| false)
-    })
-    .await;
-    if !drained {
-        warn!(
-            "a handler was still running {DRAIN_TIMEOUT:?} after the connection ended; aborted it"
+        info!(
+            duration_ms = started.elapsed().as_millis() as u64,
+            "session ended after {:.3}s: {end}",
+            started.elapsed().as_secs_f64()
         );
     }
-    info!(
-        duration_ms = started.elapsed().as_millis() as u64,
-        "session ended after {:.3}s: {end}",
-        started.elapsed().as_secs_f64()
-    );
 }
 
 /// The handler for `event`, started (not yet polled), if the workflow has one.
@@ -737,7 +754,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
-impl<S> Driver<'_, S>
+impl<S> Driver<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
