@@ -663,51 +663,65 @@ async fn wait_until_quiet() {
 
 /// Serve one connection: a WebSocket upgrade the server accepts becomes a session here
 /// and now; any other request goes to hyper and the router.
-async fn serve_stream<S>(
+///
+/// A plain function returning an `async move` block: an `async fn` would store its
+/// arguments twice in the task.
+#[allow(clippy::manual_async_fn)] // see above: an async fn would be larger
+fn serve_stream<S>(
     mut io: S,
     fast: Arc<FastPath>,
     service: TowerToHyperService<Router>,
     header_timeout: Duration,
     stop: CancellationToken,
-) where
+) -> impl Future<Output = ()> + Send
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut head = Vec::new();
-    let end = match tokio::time::timeout(header_timeout, read_head(&mut io, &mut head)).await {
-        Err(_) => {
-            tracing::debug!("no request head within {header_timeout:?}; dropped the connection");
+    async move {
+        let mut head = Vec::new();
+        let end = match tokio::time::timeout(header_timeout, read_head(&mut io, &mut head)).await {
+            Err(_) => {
+                tracing::debug!(
+                    "no request head within {header_timeout:?}; dropped the connection"
+                );
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!("reading a request head failed: {e}");
+                return;
+            }
+            Ok(Ok(Head::Closed)) => return,
+            Ok(Ok(Head::Other)) => None,
+            Ok(Ok(Head::Complete(end))) => Some(end),
+        };
+        if let Some((route, slot, answer)) = end.and_then(|end| fast.accept(&head[..end])) {
+            let early = head[end.unwrap_or(0)..].to_vec();
+            drop(head);
+            if let Err(e) = io.write_all(&answer).await {
+                tracing::debug!("could not send the 101 answer: {e}");
+                return;
+            }
+            drop(answer);
+            let ctx = fast.app.session_context(&route);
+            // One expression: a session future held in a local would be stored twice in this
+            // task (once for the local, once for the await).
+            fast.app
+                .handle
+                .tracker
+                .track_future(session::run(io, early, route.workflow.clone(), ctx, slot))
+                .await;
             return;
         }
-        Ok(Err(e)) => {
-            tracing::debug!("reading a request head failed: {e}");
-            return;
-        }
-        Ok(Ok(Head::Closed)) => return,
-        Ok(Ok(Head::Other)) => None,
-        Ok(Ok(Head::Complete(end))) => Some(end),
-    };
-    if let Some((route, slot, answer)) = end.and_then(|end| fast.accept(&head[..end])) {
-        let early = head[end.unwrap_or(0)..].to_vec();
-        drop(head);
-        if let Err(e) = io.write_all(&answer).await {
-            tracing::debug!("could not send the 101 answer: {e}");
-            return;
-        }
-        drop(answer);
-        let ctx = fast.app.session_context(&route);
-        let session = session::run(io, early, route.workflow.clone(), ctx, slot);
-        fast.app.handle.tracker.track_future(session).await;
-        return;
+        // Boxed: the state of an HTTP connection is larger than a session's, and a task is as
+        // large as the largest state it can be in.
+        Box::pin(serve_connection(
+            TokioIo::new(Prefixed::new(head, io)),
+            service,
+            header_timeout,
+            stop,
+        ))
+        .await;
     }
-    // Boxed: the state of an HTTP connection is larger than a session's, and a task is as
-    // large as the largest state it can be in.
-    Box::pin(serve_connection(
-        TokioIo::new(Prefixed::new(head, io)),
-        service,
-        header_timeout,
-        stop,
-    ))
-    .await;
 }
 
 /// What the accept loop needs to take WebSocket upgrades itself.

@@ -664,53 +664,59 @@ where
 
     /// Run the session to its end, then let queued handlers finish (bounded) and log why
     /// it ended.
-    async fn drive(mut self) {
-        let driver = &mut self;
-        let started = driver.started;
-        let timer = tokio::time::sleep_until(driver.next_deadline().into());
-        let shutdown = driver.ctx.force_close.clone().cancelled_owned();
-        tokio::pin!(timer, shutdown);
-        std::future::poll_fn(|cx| driver.poll(cx, timer.as_mut(), shutdown.as_mut())).await;
-        let end = driver.end.take().unwrap_or(End::Shutdown);
+    ///
+    /// A plain function returning an `async move` block rather than an `async fn`: an
+    /// `async fn` would store its `self` argument twice in the future.
+    #[allow(clippy::manual_async_fn)] // see above: an async fn would be larger
+    fn drive(mut self) -> impl Future<Output = ()> {
+        async move {
+            let driver = &mut self;
+            let started = driver.started;
+            let timer = tokio::time::sleep_until(driver.next_deadline().into());
+            let shutdown = driver.ctx.force_close.clone().cancelled_owned();
+            tokio::pin!(timer, shutdown);
+            std::future::poll_fn(|cx| driver.poll(cx, timer.as_mut(), shutdown.as_mut())).await;
+            let end = driver.end.take().unwrap_or(End::Shutdown);
 
-        // Whatever is still queued for Relay (the close frame, say) gets a bounded last chance.
-        timer.as_mut().reset((Instant::now() + CLOSE_GRACE).into());
-        std::future::poll_fn(|cx| {
-            if driver.finish(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
-        driver.shared.close();
-        driver.writing = Vec::new();
+            // Whatever is still queued for Relay (the close frame, say) gets a bounded last chance.
+            timer.as_mut().reset((Instant::now() + CLOSE_GRACE).into());
+            std::future::poll_fn(|cx| {
+                if driver.finish(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            driver.shared.close();
+            driver.writing = Vec::new();
 
-        // Handlers still queued run against a closed session: their actions fail at once.
-        timer
-            .as_mut()
-            .reset((Instant::now() + DRAIN_TIMEOUT).into());
-        let mut first = true;
-        let drained = std::future::poll_fn(|cx| {
-            driver.wake.task.register(cx.waker());
-            let flags = driver.wake.flags.swap(0, Ordering::SeqCst);
-            driver.run_handlers(std::mem::take(&mut first) || flags & WAKE_HANDLER != 0);
-            if driver.running.is_none() && driver.queue.is_empty() {
-                return Poll::Ready(true);
+            // Handlers still queued run against a closed session: their actions fail at once.
+            timer
+                .as_mut()
+                .reset((Instant::now() + DRAIN_TIMEOUT).into());
+            let mut first = true;
+            let drained = std::future::poll_fn(|cx| {
+                driver.wake.task.register(cx.waker());
+                let flags = driver.wake.flags.swap(0, Ordering::SeqCst);
+                driver.run_handlers(std::mem::take(&mut first) || flags & WAKE_HANDLER != 0);
+                if driver.running.is_none() && driver.queue.is_empty() {
+                    return Poll::Ready(true);
+                }
+                timer.as_mut().poll(cx).map(|()| false)
+            })
+            .await;
+            if !drained {
+                warn!(
+                    "a handler was still running {DRAIN_TIMEOUT:?} after the connection ended; aborted it"
+                );
             }
-            timer.as_mut().poll(cx).map(|()| false)
-        })
-        .await;
-        if !drained {
-            warn!(
-                "a handler was still running {DRAIN_TIMEOUT:?} after the connection ended; aborted it"
+            info!(
+                duration_ms = started.elapsed().as_millis() as u64,
+                "session ended after {:.3}s: {end}",
+                started.elapsed().as_secs_f64()
             );
         }
-        info!(
-            duration_ms = started.elapsed().as_millis() as u64,
-            "session ended after {:.3}s: {end}",
-            started.elapsed().as_secs_f64()
-        );
     }
 }
 
