@@ -85,13 +85,16 @@ impl Drop for Slot {
 enum Reply {
     Payload(Map<String, Value>),
     Refused(String),
+    /// No response within the request's timeout (the driver keeps the clock).
+    TimedOut,
 }
 
 struct Pending {
     action: &'static str,
     reply: oneshot::Sender<Reply>,
-    /// When Relay last said it is still working on the request.
-    progress: Option<Instant>,
+    /// When the request times out; a progress event moves it.
+    deadline: Instant,
+    timeout: Duration,
 }
 
 type Matcher = Box<dyn Fn(&Event) -> bool + Send>;
@@ -263,7 +266,7 @@ impl Shared {
             action: R::ACTION,
             source,
         })?;
-        let (tx, mut rx) = oneshot::channel();
+        let (tx, rx) = oneshot::channel();
         {
             let mut pending = lock(&self.pending);
             let Some(map) = pending.as_mut() else {
@@ -285,45 +288,36 @@ impl Shared {
                 Pending {
                     action: R::ACTION,
                     reply: tx,
-                    progress: None,
+                    deadline: Instant::now() + timeout,
+                    timeout,
                 },
             );
         }
         let _guard = PendingGuard { shared: self, id };
         debug!(action = R::ACTION, id, "request sent");
         self.send_frame(frame, R::ACTION).await?;
-        let clock = tokio::time::sleep(timeout);
-        tokio::pin!(clock);
-        loop {
-            tokio::select! {
-                reply = &mut rx => {
-                    return match reply {
-                        Ok(Reply::Payload(payload)) => {
-                            let response = serde_json::from_value::<R::Response>(Value::Object(payload))
-                                .map_err(|source| Error::Decode { action: R::ACTION, source })?;
-                            Ok(R::output(response, id))
-                        }
-                        Ok(Reply::Refused(message)) => Err(Error::Relay { action: R::ACTION, message }),
-                        Err(_) => Err(Error::Closed { action: R::ACTION }),
-                    };
-                }
-                _ = &mut clock => {
-                    // A progress event restarts the clock from when it arrived.
-                    let progress = lock(&self.pending)
-                        .as_ref()
-                        .and_then(|map| map.get(id))
-                        .and_then(|p| p.progress);
-                    if let Some(at) = progress {
-                        let until = at + timeout;
-                        if until > Instant::now() {
-                            clock.as_mut().reset(until.into());
-                            continue;
-                        }
-                    }
-                    warn!(action = R::ACTION, id, "no response within {timeout:?}");
-                    return Err(Error::Timeout { action: R::ACTION, after: timeout });
-                }
+        // The driver keeps the clock: it answers `TimedOut` when the deadline passes.
+        match rx.await {
+            Ok(Reply::Payload(payload)) => {
+                let response = serde_json::from_value::<R::Response>(Value::Object(payload))
+                    .map_err(|source| Error::Decode {
+                        action: R::ACTION,
+                        source,
+                    })?;
+                Ok(R::output(response, id))
             }
+            Ok(Reply::Refused(message)) => Err(Error::Relay {
+                action: R::ACTION,
+                message,
+            }),
+            Ok(Reply::TimedOut) => {
+                warn!(action = R::ACTION, id, "no response within {timeout:?}");
+                Err(Error::Timeout {
+                    action: R::ACTION,
+                    after: timeout,
+                })
+            }
+            Err(_) => Err(Error::Closed { action: R::ACTION }),
         }
     }
 
@@ -439,7 +433,7 @@ impl Shared {
         match pending.as_mut().and_then(|map| map.get_mut(id)) {
             Some(p) => {
                 debug!(action = p.action, id, "progress: still working");
-                p.progress = Some(Instant::now());
+                p.deadline = Instant::now() + p.timeout;
             }
             None => debug!(id, "dropped a progress event for an unknown request"),
         }
@@ -465,6 +459,22 @@ impl Shared {
         state.recent.clear();
         drop(state);
         *lock(&self.outbox) = None;
+    }
+
+    /// Answer `TimedOut` to every request past its deadline; the earliest deadline left.
+    fn expire(&self, now: Instant) -> Option<Instant> {
+        let mut pending = lock(&self.pending);
+        let map = pending.as_mut()?;
+        if map.is_empty() {
+            return None;
+        }
+        let expired: Vec<_> = map.extract_if(|_, p| p.deadline <= now).collect();
+        let next = map.values().map(|p| p.deadline).min();
+        drop(pending);
+        for (_, p) in expired {
+            let _ = p.reply.send(Reply::TimedOut);
+        }
+        next
     }
 
     /// The frames waiting to be written, if any.
@@ -1099,6 +1109,9 @@ where
             return *at;
         }
         let mut next = self.next_ping;
+        if let Some(at) = self.shared.expire(Instant::now()) {
+            next = next.min(at);
+        }
         if !self.got_event {
             next = next.min(self.first_deadline);
         }
