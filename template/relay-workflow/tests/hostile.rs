@@ -554,30 +554,6 @@ async fn a_peer_that_stops_reading_is_given_up_without_stalling_others() {
     server.shutdown().await;
 }
 
-/// Upgrade a raw TCP connection by hand; returns the stream right after the 101.
-async fn raw_upgrade(server: &TestServer, path: &str) -> TcpStream {
-    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-    let request = format!(
-        "GET /{path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addr()
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        assert_eq!(
-            tcp.read(&mut byte).await.unwrap(),
-            1,
-            "closed during handshake"
-        );
-        head.push(byte[0]);
-        assert!(head.len() < 4096, "no end to the 101 head");
-    }
-    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
-    tcp
-}
-
 /// A client frame with a fixed mask; `first` is the first header byte (FIN, RSV, opcode).
 fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0x11, 0x22, 0x33, 0x44];
@@ -652,7 +628,7 @@ async fn websocket_protocol_violations_close_with_the_right_code() {
     ];
     let other = Simulator::connect(&server.url("hellopath")).await.unwrap();
     for (what, frame, code) in cases {
-        let mut tcp = raw_upgrade(&server, "hellopath").await;
+        let mut tcp = raw_upgrade(server.addr(), "hellopath").await;
         tcp.write_all(&masked(0x81, start)).await.unwrap();
         tcp.write_all(&frame).await.unwrap();
         assert_eq!(close_code(&mut tcp).await, Some(code), "{what}");
@@ -672,7 +648,7 @@ async fn websocket_protocol_violations_close_with_the_right_code() {
 async fn frames_that_trickle_in_a_byte_at_a_time_still_make_a_session() {
     capture_logs();
     let server = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
-    let mut tcp = raw_upgrade(&server, "hellopath").await;
+    let mut tcp = raw_upgrade(server.addr(), "hellopath").await;
     let start = br#"{"_type":"wf_api_start_event","trigger":{"type":"phrase","args":{"phrase":"hello","source_uri":"urn:relay-resource:name:device:Bob"}}}"#;
     // A ping, then the start event split across a fragment boundary, one byte per write.
     let wire = [

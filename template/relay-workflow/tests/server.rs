@@ -8,7 +8,7 @@ use relay_workflow::testing::{AutoResponder, Simulator, TestServer, Trigger};
 use relay_workflow::WorkflowServer;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 async fn hello_server() -> TestServer {
     capture_logs();
@@ -123,29 +123,6 @@ async fn the_default_workflow_serves_the_root_path() {
     server.shutdown().await;
 }
 
-/// Open a WebSocket by hand and then never read or answer anything: a dead peer.
-async fn silent_peer(server: &TestServer, path: &str) -> tokio::net::TcpStream {
-    let mut tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let request = format!(
-        "GET /{path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addr()
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        assert_eq!(
-            tcp.read(&mut byte).await.unwrap(),
-            1,
-            "connection closed during handshake"
-        );
-        head.push(byte[0]);
-    }
-    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
-    tcp
-}
-
 #[tokio::test]
 async fn pings_keep_a_live_peer_and_drop_a_dead_one() {
     capture_logs();
@@ -162,7 +139,8 @@ async fn pings_keep_a_live_peer_and_drop_a_dead_one() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     live.ack(&r).await.unwrap();
     // A dead peer is closed after a missed pong.
-    let mut dead = silent_peer(&server, "p").await;
+    // A peer that never reads or answers anything.
+    let mut dead = raw_upgrade(server.addr(), "p").await;
     let started = Instant::now();
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
