@@ -33,10 +33,16 @@
 //! How the sessions are driven, so that the generator itself costs little: each session is
 //! one TCP connection (Nagle's algorithm off) on which the generator speaks WebSocket
 //! itself, with buffers that each of the `concurrency` workers reuses for all its
-//! sessions. The host is resolved once per run. A frame's arrival is the moment the read
-//! that completed it returned, before it is parsed; the follow-up events of a response go
-//! out in one write with it (in fair mode: the response and the ping in one write, the
-//! events in the next).
+//! sessions. The host is resolved once per run. The follow-up events of a response go out
+//! in one write with it (in fair mode: the response and the ping in one write, the events
+//! in the next).
+//!
+//! A frame's arrival is when the kernel received the bytes that completed it (the socket's
+//! receive timestamp, `SO_TIMESTAMPNS`, on Linux over `ws://`); elsewhere, and over
+//! `wss://`, it is when the read that completed it returned. With hundreds of sessions on
+//! one core, the generator often reads a frame some milliseconds after it came in, and
+//! that wait is the generator's, not the server's. Every server loaded is measured the
+//! same way.
 
 use super::urn::interaction_urn;
 use rustls::pki_types::ServerName;
@@ -45,6 +51,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -121,8 +128,12 @@ pub struct Percentiles {
     pub count: u64,
     /// Median.
     pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
     /// 99th percentile.
     pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
     /// Largest sample.
     pub max_ms: f64,
 }
@@ -142,7 +153,9 @@ impl Percentiles {
         Percentiles {
             count: samples.len() as u64,
             p50_ms: rank(0.50),
+            p90_ms: rank(0.90),
             p99_ms: rank(0.99),
+            p999_ms: rank(0.999),
             max_ms: rank(1.0),
         }
     }
@@ -223,8 +236,8 @@ impl LoadReport {
         let line = |s: &mut String, name: &str, p: &Percentiles| {
             let _ = writeln!(
                 s,
-                "{name:<12} p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms  ({} samples)",
-                p.p50_ms, p.p99_ms, p.max_ms, p.count
+                "{name:<12} p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3} ms  ({} samples)",
+                p.p50_ms, p.p90_ms, p.p99_ms, p.p999_ms, p.max_ms, p.count
             );
         };
         line(&mut s, "request", &self.request_latency);
@@ -387,6 +400,11 @@ impl Target {
         };
         tcp.set_nodelay(true)
             .map_err(|e| format!("connect: {}", e.kind()))?;
+        #[cfg(target_os = "linux")]
+        if self.tls.is_none() {
+            // Without it, arrival times are taken when reads return.
+            let _ = stamped::enable(&tcp);
+        }
         match &self.tls {
             None => Ok(Stream::Plain(tcp)),
             Some((connector, name)) => match connector.connect(name.clone(), tcp).await {
@@ -893,15 +911,26 @@ impl Reader {
         }
     }
 
-    /// Read more bytes (at least [`READ_CHUNK`] of room), noting when they arrived.
-    async fn fill<S: AsyncRead + Unpin>(&mut self, io: &mut S) -> std::io::Result<usize> {
+    /// Read more bytes (at least [`READ_CHUNK`] of room), noting when they arrived: when
+    /// the kernel received them if the source says, else now.
+    async fn fill<S: Source>(&mut self, io: &mut S) -> std::io::Result<usize> {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
         self.buf.reserve(READ_CHUNK);
-        let n = io.read_buf(&mut self.buf).await?;
-        self.arrived = Instant::now();
+        let (n, stamp) = io.read_stamped(&mut self.buf).await?;
+        let now = Instant::now();
+        self.arrived = match stamp {
+            // The kernel's clock is the wall clock: how long ago, subtracted from now.
+            Some(at) => {
+                let ago = std::time::SystemTime::now()
+                    .duration_since(at)
+                    .unwrap_or_default();
+                now.checked_sub(ago).unwrap_or(now)
+            }
+            None => now,
+        };
         Ok(n)
     }
 }
@@ -1014,7 +1043,7 @@ struct Conn<'b, S> {
     wr: &'b mut Writer,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
+impl<S: Source + AsyncWrite> Conn<'_, S> {
     /// Write the frames built so far.
     async fn send(&mut self) -> std::io::Result<()> {
         let written = self.io.write_all(&self.wr.buf).await;
@@ -1313,7 +1342,7 @@ fn answer(
 }
 
 /// Answer frames until the session terminates or parks.
-async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+async fn converse<S: Source + AsyncWrite>(
     shared: &Shared,
     conn: &mut Conn<'_, S>,
     urn: &mut UrnCache,
@@ -1333,6 +1362,119 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         if step == Step::Parked {
             return Ok(step);
         }
+    }
+}
+
+/// What a connection reads from: bytes, with the kernel's receive time where it has one.
+trait Source: AsyncRead + Unpin {
+    /// Read into the spare room of `buf`; also the wall-clock time the kernel received the
+    /// last of these bytes, when known.
+    fn read_stamped<'a>(
+        &'a mut self,
+        buf: &'a mut Vec<u8>,
+    ) -> impl Future<Output = std::io::Result<(usize, Option<std::time::SystemTime>)>> + 'a {
+        async move { self.read_buf(buf).await.map(|n| (n, None)) }
+    }
+}
+
+#[cfg(test)]
+impl Source for tokio::io::DuplexStream {}
+
+impl Source for Stream {
+    async fn read_stamped(
+        &mut self,
+        buf: &mut Vec<u8>,
+    ) -> std::io::Result<(usize, Option<std::time::SystemTime>)> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Stream::Plain(tcp) => loop {
+                tcp.readable().await?;
+                match tcp.try_io(tokio::io::Interest::READABLE, || stamped::recv(tcp, buf)) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    done => return done,
+                }
+            },
+            #[cfg(not(target_os = "linux"))]
+            Stream::Plain(tcp) => tcp.read_buf(buf).await.map(|n| (n, None)),
+            Stream::Tls(tls) => tls.read_buf(buf).await.map(|n| (n, None)),
+        }
+    }
+}
+
+/// Kernel receive timestamps (`SO_TIMESTAMPNS`) on Linux, so that a frame's arrival is
+/// when the kernel received it, not when the generator got round to reading it: with
+/// hundreds of sessions on one core, the generator's own queue would otherwise count as
+/// the server's latency.
+#[cfg(target_os = "linux")]
+mod stamped {
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, SystemTime};
+    use tokio::net::TcpStream;
+
+    /// Ask the kernel to timestamp what this socket receives.
+    pub(super) fn enable(tcp: &TcpStream) -> std::io::Result<()> {
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket descriptor, and an option value of the size given.
+        let r = unsafe {
+            libc::setsockopt(
+                tcp.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&raw const on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    /// One `recvmsg` into the spare room of `buf` (which must have some), with the
+    /// timestamp the kernel attached, if any.
+    pub(super) fn recv(
+        tcp: &TcpStream,
+        buf: &mut Vec<u8>,
+    ) -> std::io::Result<(usize, Option<SystemTime>)> {
+        let spare = buf.spare_capacity_mut();
+        let mut iov = libc::iovec {
+            iov_base: spare.as_mut_ptr().cast(),
+            iov_len: spare.len(),
+        };
+        // Room for one control message holding a timespec, suitably aligned.
+        let mut control = [0u64; 8];
+        // SAFETY: an all-zero msghdr is a valid empty one.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: `msg` points at `iov` (the vector's spare capacity, which recvmsg writes at
+        // most `iov_len` bytes into) and at `control`, both alive for the call.
+        let n = unsafe { libc::recvmsg(tcp.as_raw_fd(), &raw mut msg, libc::MSG_DONTWAIT) };
+        let Ok(n) = usize::try_from(n) else {
+            return Err(std::io::Error::last_os_error());
+        };
+        // SAFETY: recvmsg initialized the first `n` bytes of the spare capacity.
+        unsafe { buf.set_len(buf.len() + n) };
+        let mut stamp = None;
+        // SAFETY: walking the control messages the kernel wrote into `control`, with the
+        // length it set; the data of an SCM_TIMESTAMPNS message is a timespec.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&raw const msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                    if let (Ok(s), Ok(ns)) = (u64::try_from(ts.tv_sec), u32::try_from(ts.tv_nsec)) {
+                        stamp = Some(SystemTime::UNIX_EPOCH + Duration::new(s, ns));
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&raw const msg, c);
+            }
+        }
+        Ok((n, stamp))
     }
 }
 
@@ -1477,11 +1619,13 @@ mod tests {
 
     #[test]
     fn percentiles_use_nearest_rank() {
-        let mut v: Vec<u32> = (1..=100).map(|i| i * 1000).collect();
+        let mut v: Vec<u32> = (1..=1000).rev().map(|i| i * 100).collect();
         let p = Percentiles::from_micros(&mut v);
-        assert_eq!(p.count, 100);
+        assert_eq!(p.count, 1000);
         assert_eq!(p.p50_ms, 50.0);
+        assert_eq!(p.p90_ms, 90.0);
         assert_eq!(p.p99_ms, 99.0);
+        assert_eq!(p.p999_ms, 99.9);
         assert_eq!(p.max_ms, 100.0);
         assert_eq!(Percentiles::from_micros(&mut []), Percentiles::default());
     }
