@@ -78,6 +78,7 @@
 #![warn(missing_debug_implementations)]
 
 mod actions;
+mod admission;
 #[cfg(feature = "api")]
 pub mod api;
 pub mod error;

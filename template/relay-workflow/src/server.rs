@@ -23,6 +23,7 @@
 //! * on SIGTERM or SIGINT it stops accepting, lets running sessions finish and closes the
 //!   rest with 1001 when the shutdown deadline (25 s by default, under Heroku's 30 s) is up.
 
+use crate::admission::{Admission, Starting};
 use crate::session::{self, SessionContext, Slot};
 use crate::upgrade::{parse_upgrade, read_head, switching_protocols, Head, Prefixed};
 use crate::workflow::Workflow;
@@ -587,16 +588,17 @@ async fn accept_loop(
     stop: CancellationToken,
     connections: TaskTracker,
 ) {
+    let mut admission = Admission::new(tokio::runtime::Handle::current().metrics().num_workers());
     loop {
         let accepted = tokio::select! {
             accepted = async {
-                wait_until_quiet().await;
-                listener.accept().await
+                let starting = admission.admit().await;
+                listener.accept().await.map(|accepted| (accepted, starting))
             } => accepted,
             _ = stop.cancelled() => return,
         };
-        let tcp = match accepted {
-            Ok((tcp, _peer)) => tcp,
+        let (tcp, starting) = match accepted {
+            Ok(((tcp, _peer), starting)) => (tcp, starting),
             Err(e) => {
                 // Out of file descriptors and the like: wait a little rather than spin.
                 if !matches!(
@@ -619,14 +621,28 @@ async fn accept_loop(
         let fast = fast.clone();
         match tls.clone() {
             None => {
-                connections.spawn(serve_stream(tcp, fast, service, header_timeout, stop));
+                connections.spawn(serve_stream(
+                    tcp,
+                    starting,
+                    fast,
+                    service,
+                    header_timeout,
+                    stop,
+                ));
             }
             Some(acceptor) => {
                 connections.spawn(async move {
                     match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            Box::pin(serve_stream(stream, fast, service, header_timeout, stop))
-                                .await
+                            Box::pin(serve_stream(
+                                stream,
+                                starting,
+                                fast,
+                                service,
+                                header_timeout,
+                                stop,
+                            ))
+                            .await
                         }
                         Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(
@@ -639,28 +655,6 @@ async fn accept_loop(
     }
 }
 
-/// Scheduling delay above which a new connection waits for the sessions already running.
-const BUSY_LAG: Duration = Duration::from_micros(500);
-/// The longest a new connection waits for the runtime to quiet down.
-const MAX_ADMISSION_WAIT: Duration = Duration::from_millis(250);
-
-/// Sessions already running come first: while the runtime has a queue of ready work (a
-/// yield takes longer than [`BUSY_LAG`] to come back), the next connection stays in the
-/// kernel's listen backlog, for at most [`MAX_ADMISSION_WAIT`]. Under overload this keeps
-/// conversations in progress responsive and makes new sessions wait for their 101
-/// instead (the router allows 30 s for it); an idle or lightly loaded server accepts at
-/// once.
-async fn wait_until_quiet() {
-    let began = std::time::Instant::now();
-    loop {
-        let asked = std::time::Instant::now();
-        tokio::task::yield_now().await;
-        if asked.elapsed() < BUSY_LAG || began.elapsed() >= MAX_ADMISSION_WAIT {
-            return;
-        }
-    }
-}
-
 /// Serve one connection: a WebSocket upgrade the server accepts becomes a session here
 /// and now; any other request goes to hyper and the router.
 ///
@@ -669,6 +663,7 @@ async fn wait_until_quiet() {
 #[allow(clippy::manual_async_fn)] // see above: an async fn would be larger
 fn serve_stream<S>(
     mut io: S,
+    starting: Starting,
     fast: Arc<FastPath>,
     service: TowerToHyperService<Router>,
     header_timeout: Duration,
@@ -694,7 +689,9 @@ where
             Ok(Ok(Head::Other)) => None,
             Ok(Ok(Head::Complete(end))) => Some(end),
         };
-        if let Some((route, slot, answer)) = end.and_then(|end| fast.accept(&head[..end])) {
+        if let Some((route, mut slot, answer)) = end.and_then(|end| fast.accept(&head[..end])) {
+            // The connection counts as starting until its session receives the first event.
+            slot.starting = Some(starting);
             let early = head[end.unwrap_or(0)..].to_vec();
             drop(head);
             if let Err(e) = io.write_all(&answer).await {
@@ -712,6 +709,9 @@ where
                 .await;
             return;
         }
+        // Anything else is served by the router (an upgrade it accepts is a session that
+        // the accept loop no longer waits for).
+        drop(starting);
         // Boxed: the state of an HTTP connection is larger than a session's, and a task is as
         // large as the largest state it can be in.
         Box::pin(serve_connection(

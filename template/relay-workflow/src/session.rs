@@ -8,6 +8,7 @@
 //! costs no extra wake-up of the task; a handler that panics is caught, logged and
 //! dropped, and the session carries on.
 
+use crate::admission::Starting;
 use crate::error::{Error, Result};
 use crate::protocol::enums::PromptType;
 use crate::protocol::{decode_frame, encode_request, Event, Incoming, Request};
@@ -62,7 +63,12 @@ pub(crate) struct SessionContext {
 /// One place in the server's session count, taken before the upgrade and given back when
 /// the session ends (or when the upgrade fails).
 #[derive(Debug)]
-pub(crate) struct Slot(Arc<AtomicUsize>);
+pub(crate) struct Slot {
+    live: Arc<AtomicUsize>,
+    /// The connection's place among those the accept loop admitted and that have not
+    /// received their first event yet (none for upgrades served by the router).
+    pub(crate) starting: Option<Starting>,
+}
 
 impl Slot {
     /// Take a place if fewer than `max` are taken.
@@ -72,13 +78,16 @@ impl Slot {
             live.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        Some(Slot(live.clone()))
+        Some(Slot {
+            live: live.clone(),
+            starting: None,
+        })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.live.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -589,7 +598,7 @@ struct Driver<S> {
     workflow: Arc<Workflow>,
     ctx: SessionContext,
     /// The session's place in the server's count, given back when the driver is dropped.
-    _slot: Slot,
+    slot: Slot,
     started: Instant,
     wake: Arc<DriverWake>,
     handler_waker: Waker,
@@ -667,7 +676,7 @@ where
             end: None,
             stopped: false,
             ctx,
-            _slot: slot,
+            slot,
             started,
         }
     }
@@ -931,7 +940,11 @@ where
             }
             Ok(Incoming::Progress { id }) => self.shared.progress(&id),
             Ok(Incoming::Event(event)) => {
-                self.got_event = true;
+                if !self.got_event {
+                    self.got_event = true;
+                    // Started: the accept loop need not wait for this connection any more.
+                    self.slot.starting = None;
+                }
                 log_event(&event);
                 self.shared.deliver(&event);
                 // An event with no handler does nothing, except a stop, which closes the
