@@ -7,7 +7,8 @@
 //!   `/healthz`, refusals) is served by the axum router, which also serves upgrades when
 //!   it is embedded in another app ([`WorkflowServer::into_parts`]);
 //! * under overload, sessions already running come first: new connections wait in the
-//!   listen backlog while the runtime has a queue of ready work (at most 250 ms each);
+//!   listen backlog while the runtime is behind, and are let in only as fast as they start
+//!   (at most 250 ms each; see `admission.rs`);
 //! * pings every session (25 s by default, well under the router's 55 s idle window) and
 //!   closes a peer that stops answering;
 //! * a browser GET on a workflow path gets a readable 426 page naming the wss:// URL to
