@@ -123,11 +123,14 @@ impl Admission {
         }
     }
 
+    /// Whether place `i` is free: its connection has started, or its window has ended.
+    fn is_free(&self, i: usize, now: Instant) -> bool {
+        self.places.states[i].load(Ordering::Acquire) & 1 == 1
+            || now.saturating_duration_since(self.admitted[i]) >= self.window
+    }
+
     fn free_place(&self, now: Instant) -> Option<usize> {
-        (0..self.admitted.len()).find(|&i| {
-            self.places.states[i].load(Ordering::Acquire) & 1 == 1
-                || now.saturating_duration_since(self.admitted[i]) >= self.window
-        })
+        (0..self.admitted.len()).find(|&i| self.is_free(i, now))
     }
 
     fn oldest(&self) -> usize {
@@ -152,10 +155,7 @@ impl Admission {
     fn starting(&self) -> usize {
         let now = Instant::now();
         (0..self.admitted.len())
-            .filter(|&i| {
-                self.places.states[i].load(Ordering::Acquire) & 1 == 0
-                    && now.saturating_duration_since(self.admitted[i]) < self.window
-            })
+            .filter(|&i| !self.is_free(i, now))
             .count()
     }
 }
