@@ -1,13 +1,12 @@
 //! Admission of new connections: under load, the sessions already running come first.
 //!
 //! The accept loop takes the next connection from the kernel's listen backlog only when
-//!
-//! * the runtime is quiet: a yield comes back within [`BUSY_LAG`] and no task waits in
-//!   the runtime's global queue (tasks that overflowed a worker's local queue wait there
-//!   long, so a non-empty one means the server is behind); and
-//! * fewer than [`STARTING_PER_WORKER`] per worker of the connections it admitted are
-//!   still *starting*: accepted, but their first event not yet received, and admitted
-//!   less than [`STARTING_WINDOW`] ago.
+//! fewer than [`STARTING_PER_WORKER`] per worker of the connections it admitted are still
+//! *starting*: accepted, but their first event not yet received, and admitted less than
+//! [`STARTING_WINDOW`] ago. When tasks wait in the runtime's global queue (they overflowed
+//! a worker's local queue: the server is behind), the accept loop first lets one round of
+//! them run, at most [`BUSY_YIELDS`] times: it never sleeps, so new sessions keep starting
+//! at the pace they start even while peers keep the runtime busy (with large events, say).
 //!
 //! The second condition matters because a new session costs nothing until Relay answers
 //! its `101` with the start event, one round trip later: a runtime that looks quiet for a
@@ -15,17 +14,19 @@
 //! once, and every conversation in progress would wait behind it. The window bounds what
 //! a connection that never sends its first event can hold up.
 //!
-//! Neither condition holds a connection back more than [`MAX_ADMISSION_WAIT`]; an idle or
-//! lightly loaded server accepts at once. The Heroku router allows 30 s for the `101`.
+//! A connection is never held back more than [`STARTING_WINDOW`] by the first condition (nor
+//! [`MAX_ADMISSION_WAIT`] in all); an idle or lightly loaded server accepts at once. The
+//! Heroku router allows 30 s for the `101`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// Scheduling delay above which a new connection waits for the sessions already running.
-const BUSY_LAG: Duration = Duration::from_micros(500);
-/// The longest a new connection waits in the backlog for the server to have room.
+/// Rounds of queued tasks the accept loop lets run before the next accept, at most, while
+/// tasks wait in the runtime's global queue.
+const BUSY_YIELDS: usize = 2;
+/// The longest a new connection waits in the backlog for a place among those starting.
 const MAX_ADMISSION_WAIT: Duration = Duration::from_millis(250);
 /// Connections admitted and still starting, per runtime worker, before the next waits.
 const STARTING_PER_WORKER: usize = 16;
@@ -109,9 +110,13 @@ impl Admission {
             }
             match free {
                 Some(index) => {
-                    if quiet().await {
-                        return self.take(index);
+                    for _ in 0..BUSY_YIELDS {
+                        if !behind() {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
                     }
+                    return self.take(index);
                 }
                 None => {
                     // Wait for a connection to start or for the oldest one's window to end.
@@ -160,16 +165,12 @@ impl Admission {
     }
 }
 
-/// Whether the runtime is quiet: a yield comes back within [`BUSY_LAG`] and no task waits
-/// in its global queue.
-async fn quiet() -> bool {
-    let asked = Instant::now();
-    tokio::task::yield_now().await;
-    asked.elapsed() < BUSY_LAG
-        && tokio::runtime::Handle::current()
-            .metrics()
-            .global_queue_depth()
-            == 0
+/// Whether tasks wait in the runtime's global queue: the server is behind.
+fn behind() -> bool {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .global_queue_depth()
+        > 0
 }
 
 #[cfg(test)]
@@ -248,5 +249,44 @@ mod tests {
         release.await.unwrap();
         assert_eq!(next.index, index);
         drop(held);
+    }
+
+    #[test]
+    fn a_busy_runtime_does_not_hold_admissions_back() {
+        // Another task keeps the runtime busy: every poll of it blocks for a millisecond.
+        // Admissions with free places take no more than a round or two of it each, however
+        // long a round takes (waiting for the runtime to look quiet would take hundreds).
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let polls = Arc::new(AtomicU64::new(0));
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let busy = {
+                let polls = polls.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(1));
+                        polls.fetch_add(1, Ordering::Relaxed);
+                        tokio::task::yield_now().await;
+                    }
+                })
+            };
+            tokio::task::yield_now().await;
+            let mut a = Admission::with(STARTING_PER_WORKER, FOREVER);
+            let before = polls.load(Ordering::Relaxed);
+            for _ in 0..40 {
+                drop(a.admit().await);
+            }
+            let rounds = polls.load(Ordering::Relaxed) - before;
+            stop.store(true, Ordering::Relaxed);
+            busy.await.unwrap();
+            assert!(
+                rounds <= 40 * (BUSY_YIELDS as u64 + 1),
+                "40 admissions waited for {rounds} rounds of a busy task"
+            );
+        });
     }
 }

@@ -65,7 +65,7 @@
 //! | `PORT` | 8080 | port to bind on 0.0.0.0 (Heroku sets it) |
 //! | `RUST_LOG` | `info` | log filter ([`init_logging`]) |
 //! | `PING_INTERVAL_SECS` | 25 | WebSocket ping interval |
-//! | `SHUTDOWN_DEADLINE_SECS` | 25 | time sessions get to finish after SIGTERM/SIGINT |
+//! | `SHUTDOWN_DEADLINE_SECS` | 25 | time sessions get to finish after SIGTERM/SIGINT; the process exits at most 2 s after it, whatever is in flight |
 //! | `KEEP_AWAKE_URL` | unset | the app's public URL; when set, `/healthz` is requested periodically so an eco dyno does not sleep |
 //! | `KEEP_AWAKE_INTERVAL_SECS` | 1500 | interval of those requests (jittered) |
 //! | `WORKFLOW_SECRET` | unset | shared secret every upgrade must carry as `?secret=…` (or an `X-Relay-Workflow-Secret` header); 401 otherwise; never logged |
@@ -73,12 +73,16 @@
 //! | `MAX_MESSAGE_BYTES` | 8388608 | largest incoming message; a larger one closes the session with 1009 |
 //! | `FIRST_EVENT_TIMEOUT_SECS` | 30 | time to send the request headers, then (upgraded) the first event; 1008 otherwise |
 //! | `MAX_PENDING_REQUESTS` | 1000 | actions awaiting a response per session; one more fails with [`Error::TooManyPending`] |
+//! | `MAX_QUEUED_EVENTS` | 256 | events one session may have waiting for a busy handler; one more closes it with 1008 |
+//! | `MAX_BUFFERED_BYTES` | 67108864 | bytes buffered for all peers together; when spent, sessions mid-message wait (10 s at most, then 1013) |
+//! | `MAX_CONNECTING` | 1024 | connections that have not started a session (reading the request, or awaiting the first event); a newer one takes the oldest one's place |
 //! | `TLS_CERT_FILE`, `TLS_KEY_FILE` | unset | PEM certificate chain and key: serve https/wss directly (not on Heroku) |
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
 mod actions;
 mod admission;
+mod budget;
 #[cfg(feature = "api")]
 pub mod api;
 pub mod error;

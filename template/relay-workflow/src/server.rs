@@ -7,8 +7,14 @@
 //!   `/healthz`, refusals) is served by the axum router, which also serves upgrades when
 //!   it is embedded in another app ([`WorkflowServer::into_parts`]);
 //! * under overload, sessions already running come first: new connections wait in the
-//!   listen backlog while the runtime is behind, and are let in only as fast as they start
-//!   (at most 250 ms each; see `admission.rs`);
+//!   listen backlog and are let in as fast as they start, never behind a fixed sleep (see
+//!   `admission.rs`);
+//! * bounded against hostile or unlucky peers: connections that have not started a session
+//!   share a small number of places, the newest taking the oldest one's
+//!   ([`WorkflowServer::max_connecting`]); the bytes buffered for all peers together have a
+//!   budget ([`WorkflowServer::max_buffered_bytes`]); events behind a busy handler are
+//!   bounded per session ([`WorkflowServer::max_queued_events`]); a peer that does not read
+//!   is not read from either, and is answered one pong however many pings it sends;
 //! * pings every session (25 s by default, well under the router's 55 s idle window) and
 //!   closes a peer that stops answering;
 //! * a browser GET on a workflow path gets a readable 426 page naming the wss:// URL to
@@ -21,10 +27,13 @@
 //!   URL, or an `X-Relay-Workflow-Secret` header); otherwise 401 before the upgrade;
 //! * with `TLS_CERT_FILE` and `TLS_KEY_FILE` set, it serves https/wss itself (for hosts
 //!   without a TLS-terminating router);
-//! * on SIGTERM or SIGINT it stops accepting, lets running sessions finish and closes the
-//!   rest with 1001 when the shutdown deadline (25 s by default, under Heroku's 30 s) is up.
+//! * on SIGTERM or SIGINT it stops accepting, drops connections still sending their request,
+//!   lets running sessions finish and closes the rest with 1001 when the shutdown deadline
+//!   (25 s by default, under Heroku's 30 s) is up; it returns at most 2 s after the deadline
+//!   whatever is still in flight.
 
 use crate::admission::{Admission, Starting};
+use crate::budget::{Budget, Connecting, ConnectingPlace};
 use crate::session::{self, SessionContext, Slot};
 use crate::upgrade::{parse_upgrade, read_head, switching_protocols, Head, Prefixed};
 use crate::workflow::Workflow;
@@ -67,10 +76,22 @@ pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 1000;
 pub const SECRET_PARAM: &str = "secret";
 /// The header that may carry the shared secret instead of the query parameter.
 pub const SECRET_HEADER: &str = "x-relay-workflow-secret";
+/// Default most events one session may have waiting for a busy handler.
+pub const DEFAULT_MAX_QUEUED_EVENTS: usize = 256;
+/// Default bytes buffered for all peers together: messages arriving over several reads,
+/// events waiting for a busy handler, frames waiting for a peer that does not read. Sized
+/// for a 512 MB dyno with room to spare.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+/// Default most connections that have not started a session: reading their request, or
+/// upgraded and waiting for their first event. A newer one takes the oldest one's place.
+pub const DEFAULT_MAX_CONNECTING: usize = 1024;
 /// Default interval of the keep-awake request.
 pub const DEFAULT_KEEP_AWAKE_INTERVAL: Duration = Duration::from_secs(25 * 60);
-/// After the deadline's 1001 close frames, how long sessions get to finish closing.
-const CLOSE_GRACE: Duration = Duration::from_secs(3);
+/// After the deadline's 1001 close frames, how long the server waits for sessions to finish
+/// closing (each has `session::FORCED_GRACE`, a little less).
+const FORCED_CLOSE_WAIT: Duration = Duration::from_millis(1250);
+/// After the sessions, how long plain HTTP connections get to finish.
+const HTTP_CLOSE_WAIT: Duration = Duration::from_millis(500);
 const DEFAULT_PORT: u16 = 8080;
 const SDK: &str = concat!("relay-workflow ", env!("CARGO_PKG_VERSION"));
 
@@ -154,6 +175,9 @@ pub struct WorkflowServer {
     max_sessions: Option<usize>,
     first_event_timeout: Option<Duration>,
     max_pending_requests: Option<usize>,
+    max_queued_events: Option<usize>,
+    max_buffered_bytes: Option<usize>,
+    max_connecting: Option<usize>,
     tls: Option<(PathBuf, PathBuf)>,
 }
 
@@ -283,6 +307,37 @@ impl WorkflowServer {
         self
     }
 
+    /// Most events one session may have waiting while its handler for an earlier event is
+    /// still running (default 256; env `MAX_QUEUED_EVENTS`). One more closes the session with
+    /// 1008 and a log line naming the running handler: a handler that never returns holds up
+    /// every event behind it.
+    pub fn max_queued_events(mut self, events: usize) -> Self {
+        self.max_queued_events = Some(events);
+        self
+    }
+
+    /// Bytes buffered for all peers together (default 64 MiB; env `MAX_BUFFERED_BYTES`):
+    /// messages arriving over several reads, events waiting for a busy handler and frames
+    /// waiting for a peer that does not read. When it is spent, sessions in the middle of a
+    /// message wait for room (up to 10 s, then 1013) and a session whose handler already
+    /// has events waiting is closed with 1013. At least the largest message
+    /// ([`max_message_size`](Self::max_message_size)).
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = Some(bytes);
+        self
+    }
+
+    /// Most connections that have not started a session (default 1024; env
+    /// `MAX_CONNECTING`): reading their request head, or upgraded and waiting for their
+    /// first event. When all places are taken, a new connection takes the oldest one's, which
+    /// is closed (1013 if it was upgraded). Relay sends its first event right behind the
+    /// upgrade, so its connections hold a place for a round trip; connections that send
+    /// nothing can hold these places, never the sessions' ([`max_sessions`](Self::max_sessions)).
+    pub fn max_connecting(mut self, connections: usize) -> Self {
+        self.max_connecting = Some(connections);
+        self
+    }
+
     /// Serve https/wss directly with this PEM certificate chain and private key (env
     /// `TLS_CERT_FILE`, `TLS_KEY_FILE`), for hosts where nothing terminates TLS in front of
     /// the app. Not for Heroku, whose router already does. The files are read when the
@@ -323,7 +378,7 @@ impl WorkflowServer {
         }
         if let Some(deadline) = self.shutdown_deadline {
             if deadline > Duration::from_secs(27) {
-                warn!("SHUTDOWN_DEADLINE_SECS is {deadline:?}: Heroku kills the process 30 s after SIGTERM");
+                warn!("SHUTDOWN_DEADLINE_SECS is {deadline:?}: the server exits up to 2 s after it, and Heroku kills the process 30 s after SIGTERM");
             }
         }
         if self.keep_awake.is_none() {
@@ -358,6 +413,15 @@ impl WorkflowServer {
         }
         if self.max_pending_requests.is_none() {
             self.max_pending_requests = env_count("MAX_PENDING_REQUESTS", 1)?;
+        }
+        if self.max_queued_events.is_none() {
+            self.max_queued_events = env_count("MAX_QUEUED_EVENTS", 1)?;
+        }
+        if self.max_buffered_bytes.is_none() {
+            self.max_buffered_bytes = env_count("MAX_BUFFERED_BYTES", 1024)?;
+        }
+        if self.max_connecting.is_none() {
+            self.max_connecting = env_count("MAX_CONNECTING", 1)?;
         }
         if self.tls.is_none() {
             let cert = std::env::var("TLS_CERT_FILE")
@@ -416,6 +480,16 @@ impl WorkflowServer {
             tracker: TaskTracker::new(),
         };
         let paths = self.paths();
+        let max_message_size = self.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
+        let mut budget = self
+            .max_buffered_bytes
+            .unwrap_or(DEFAULT_MAX_BUFFERED_BYTES);
+        if budget < max_message_size {
+            warn!(
+                "MAX_BUFFERED_BYTES ({budget}) is below MAX_MESSAGE_BYTES ({max_message_size}): using {max_message_size}, so that the largest message can arrive"
+            );
+            budget = max_message_size;
+        }
         let app = Arc::new(App {
             handle: handle.clone(),
             version: self
@@ -423,7 +497,7 @@ impl WorkflowServer {
                 .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
             paths: paths.clone(),
             ping_interval: self.ping_interval.unwrap_or(DEFAULT_PING_INTERVAL),
-            max_message_size: self.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
+            max_message_size,
             secret: self.secret.map(|s| Arc::from(s.into_bytes())),
             max_sessions: self.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
             first_event_timeout: self
@@ -432,6 +506,11 @@ impl WorkflowServer {
             max_pending: self
                 .max_pending_requests
                 .unwrap_or(DEFAULT_MAX_PENDING_REQUESTS),
+            max_queued_events: self
+                .max_queued_events
+                .unwrap_or(DEFAULT_MAX_QUEUED_EVENTS),
+            budget: Arc::new(Budget::new(budget)),
+            connecting: Connecting::new(self.max_connecting.unwrap_or(DEFAULT_MAX_CONNECTING)),
         });
         let mut router = Router::new().route("/healthz", get(health));
         let mut fast = HashMap::new();
@@ -555,7 +634,7 @@ impl WorkflowServer {
         }
         handle.drain(deadline).await;
         connections.close();
-        if tokio::time::timeout(CLOSE_GRACE, connections.wait())
+        if tokio::time::timeout(HTTP_CLOSE_WAIT, connections.wait())
             .await
             .is_err()
         {
@@ -617,33 +696,40 @@ async fn accept_loop(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
+        // Until its session starts, the connection holds a place among those connecting; a
+        // newer one may take it over (its token is cancelled), as may the shutdown deadline.
+        let evict = fast.app.handle.force_close.child_token();
+        let (place, evicted) = fast.app.connecting.enter(evict.clone());
+        if evicted {
+            tracing::debug!(
+                "{} connections had not started a session (MAX_CONNECTING): closed the oldest",
+                fast.app.connecting.max()
+            );
+        }
+        let conn = Conn {
+            starting,
+            place,
+            evict,
+            stop: stop.clone(),
+        };
         let service = TowerToHyperService::new(router.clone());
-        let stop = stop.clone();
         let fast = fast.clone();
         match tls.clone() {
             None => {
-                connections.spawn(serve_stream(
-                    tcp,
-                    starting,
-                    fast,
-                    service,
-                    header_timeout,
-                    stop,
-                ));
+                connections.spawn(serve_stream(tcp, conn, fast, service, header_timeout));
             }
             Some(acceptor) => {
                 connections.spawn(async move {
-                    match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
+                    let handshake = tokio::time::timeout(header_timeout, acceptor.accept(tcp));
+                    let handshake = tokio::select! {
+                        done = handshake => done,
+                        _ = conn.evict.cancelled() => return,
+                        _ = conn.stop.cancelled() => return,
+                    };
+                    match handshake {
                         Ok(Ok(stream)) => {
-                            Box::pin(serve_stream(
-                                stream,
-                                starting,
-                                fast,
-                                service,
-                                header_timeout,
-                                stop,
-                            ))
-                            .await
+                            Box::pin(serve_stream(stream, conn, fast, service, header_timeout))
+                                .await
                         }
                         Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(
@@ -664,18 +750,34 @@ async fn accept_loop(
 #[allow(clippy::manual_async_fn)] // see above: an async fn would be larger
 fn serve_stream<S>(
     mut io: S,
-    starting: Starting,
+    conn: Conn,
     fast: Arc<FastPath>,
     service: TowerToHyperService<Router>,
     header_timeout: Duration,
-    stop: CancellationToken,
 ) -> impl Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     async move {
+        let Conn {
+            starting,
+            place,
+            evict,
+            stop,
+        } = conn;
         let mut head = Vec::new();
-        let end = match tokio::time::timeout(header_timeout, read_head(&mut io, &mut head)).await {
+        let reading = tokio::time::timeout(header_timeout, read_head(&mut io, &mut head));
+        // A head still being read when the server stops, or when a newer connection needs
+        // this one's place, is not waited for.
+        let read = tokio::select! {
+            read = reading => read,
+            _ = evict.cancelled() => {
+                tracing::debug!("dropped a connection still sending its request head: a newer one needed its place (MAX_CONNECTING)");
+                return;
+            }
+            _ = stop.cancelled() => return,
+        };
+        let end = match read {
             Err(_) => {
                 tracing::debug!(
                     "no request head within {header_timeout:?}; dropped the connection"
@@ -691,8 +793,10 @@ where
             Ok(Ok(Head::Complete(end))) => Some(end),
         };
         if let Some((route, mut slot, answer)) = end.and_then(|end| fast.accept(&head[..end])) {
-            // The connection counts as starting until its session receives the first event.
+            // The connection counts as starting, and holds its place among those
+            // connecting, until its session receives the first event.
             slot.starting = Some(starting);
+            slot.connecting = Some(place);
             let early = head[end.unwrap_or(0)..].to_vec();
             drop(head);
             if let Err(e) = io.write_all(&answer).await {
@@ -700,7 +804,7 @@ where
                 return;
             }
             drop(answer);
-            let ctx = fast.app.session_context(&route);
+            let ctx = fast.app.session_context(&route, evict);
             // One expression: a session future held in a local would be stored twice in this
             // task (once for the local, once for the await).
             fast.app
@@ -720,9 +824,21 @@ where
             service,
             header_timeout,
             stop,
+            evict,
         ))
         .await;
+        // The HTTP connection held its place among those connecting until now.
+        drop(place);
     }
+}
+
+/// What a new connection carries from the accept loop: its places among those starting and
+/// those connecting, the token that evicts it, and the server's stop signal.
+struct Conn {
+    starting: Starting,
+    place: ConnectingPlace,
+    evict: CancellationToken,
+    stop: CancellationToken,
 }
 
 /// What the accept loop needs to take WebSocket upgrades itself.
@@ -759,6 +875,7 @@ async fn serve_connection<I>(
     service: TowerToHyperService<Router>,
     header_timeout: Duration,
     stop: CancellationToken,
+    evict: CancellationToken,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -776,8 +893,10 @@ async fn serve_connection<I>(
         }
         _ = stop.cancelled() => {
             connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
+            let _ = tokio::time::timeout(HTTP_CLOSE_WAIT, connection).await;
         }
+        // A newer connection needed this one's place (an idle keep-alive, say): drop it.
+        _ = evict.cancelled() => {}
     }
 }
 
@@ -877,7 +996,9 @@ impl ServerHandle {
     }
 
     /// Begin the shutdown, wait up to `deadline` for sessions to finish, then close the
-    /// remaining ones with 1001 and give them a few seconds to close.
+    /// remaining ones with 1001. Returns at most about 1.25 s after the deadline: each
+    /// session gets one second for its close handshake and last writes, and a handler still
+    /// running then is dropped.
     pub async fn drain(&self, deadline: Duration) {
         self.begin_shutdown();
         self.tracker.close();
@@ -892,7 +1013,7 @@ impl ServerHandle {
             let left = self.live_sessions();
             warn!("shutdown deadline reached: closing {left} session(s) with 1001");
             self.force_close.cancel();
-            if tokio::time::timeout(CLOSE_GRACE, self.tracker.wait())
+            if tokio::time::timeout(FORCED_CLOSE_WAIT, self.tracker.wait())
                 .await
                 .is_err()
             {
@@ -912,10 +1033,15 @@ struct App {
     max_sessions: usize,
     first_event_timeout: Duration,
     max_pending: usize,
+    max_queued_events: usize,
+    budget: Arc<Budget>,
+    connecting: Arc<Connecting>,
 }
 
 impl App {
-    fn session_context(&self, route: &Route) -> SessionContext {
+    /// The settings of a session on `route`; `evict` is the connection's token (a child of
+    /// the shutdown deadline's).
+    fn session_context(&self, route: &Route, evict: CancellationToken) -> SessionContext {
         SessionContext {
             path: route.path.clone(),
             ping_interval: self.ping_interval,
@@ -923,6 +1049,9 @@ impl App {
             first_event_timeout: self.first_event_timeout,
             max_pending: self.max_pending,
             max_message_size: self.max_message_size,
+            max_queued_events: self.max_queued_events,
+            budget: self.budget.clone(),
+            evict,
         }
     }
 }
@@ -1039,7 +1168,7 @@ async fn endpoint(
         )
             .into_response();
     };
-    let ctx = app.session_context(&route);
+    let ctx = app.session_context(&route, app.handle.force_close.child_token());
     let workflow = route.workflow.clone();
     let upgrade = hyper::upgrade::on(&mut request);
     drop(request);
@@ -1132,6 +1261,9 @@ async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
         "sdk": SDK,
         "workflows": app.paths,
         "sessions": app.handle.live_sessions(),
+        "connecting": app.connecting.len(),
+        "buffered_bytes": app.budget.used(),
+        "buffer_budget": app.budget.limit(),
     }))
 }
 

@@ -7,8 +7,14 @@
 //! are polled by the driver with wakers of their own, so a response that completes a call
 //! costs no extra wake-up of the task; a handler that panics is caught, logged and
 //! dropped, and the session carries on.
+//!
+//! What a peer can make a session hold is bounded: the part of a message read so far (and
+//! the process-wide budget for all of them, `budget.rs`), the events waiting for a busy
+//! handler, the bytes waiting for a peer that does not read (above [`WRITE_BACKLOG`] the
+//! driver stops reading), and the pongs (only the latest ping is answered).
 
 use crate::admission::Starting;
+use crate::budget::{Budget, ConnectingPlace};
 use crate::error::{Error, Result};
 use crate::protocol::enums::PromptType;
 use crate::protocol::{decode_frame, encode_request, Event, Incoming, Request};
@@ -44,6 +50,20 @@ const READ_CHUNK: usize = 8 * 1024;
 const READS_PER_POLL: usize = 16;
 /// Frames longer than this are shortened in log lines.
 const LOG_FRAME_CHARS: usize = 200;
+/// Bytes waiting to be written above which the driver stops reading: a peer that does not
+/// read what it is sent cannot make the session buffer more (its pings included).
+const WRITE_BACKLOG: usize = 64 * 1024;
+/// How long a session in the middle of a message may wait for room in the process-wide
+/// buffer budget (`MAX_BUFFERED_BYTES`) before it is closed with 1013.
+const BUDGET_WAIT: Duration = Duration::from_secs(10);
+/// How often a session waiting for the budget looks again.
+const BUDGET_RETRY: Duration = Duration::from_millis(20);
+/// A message must arrive whole within this time of its first bytes, or the session is
+/// closed with 1008: a peer cannot hold part of the buffer budget by trickling a message.
+const MESSAGE_DEADLINE: Duration = Duration::from_secs(30);
+/// After the shutdown deadline, the time a session gets to finish closing: the close
+/// handshake and the last writes together, no more.
+pub(crate) const FORCED_GRACE: Duration = Duration::from_secs(1);
 
 /// Per-connection settings handed over by the server.
 #[derive(Clone)]
@@ -58,6 +78,13 @@ pub(crate) struct SessionContext {
     pub max_pending: usize,
     /// Largest incoming message, for the log line when one is larger.
     pub max_message_size: usize,
+    /// Most events waiting for a busy handler (`MAX_QUEUED_EVENTS`).
+    pub max_queued_events: usize,
+    /// The bytes buffered for all peers together (`MAX_BUFFERED_BYTES`).
+    pub budget: Arc<Budget>,
+    /// Cancelled at the shutdown deadline (a child of `force_close`), or earlier when a newer
+    /// connection takes this one's place among those connecting (`MAX_CONNECTING`).
+    pub evict: CancellationToken,
 }
 
 /// One place in the server's session count, taken before the upgrade and given back when
@@ -68,6 +95,9 @@ pub(crate) struct Slot {
     /// The connection's place among those the accept loop admitted and that have not
     /// received their first event yet (none for upgrades served by the router).
     pub(crate) starting: Option<Starting>,
+    /// The connection's place among those that have not started a session, given back at
+    /// the first event (none for upgrades served by the router).
+    pub(crate) connecting: Option<ConnectingPlace>,
 }
 
 impl Slot {
@@ -81,6 +111,7 @@ impl Slot {
         Some(Slot {
             live: live.clone(),
             starting: None,
+            connecting: None,
         })
     }
 }
@@ -506,6 +537,14 @@ enum End {
     TooBig,
     Violation(u16, String),
     NoFirstEvent(Duration),
+    /// Too many events waited for a busy handler.
+    QueueFull(usize),
+    /// The buffer budget had no room for this session's message.
+    OverBudget,
+    /// A message did not arrive whole in time.
+    SlowMessage,
+    /// A newer connection took this one's place before its first event.
+    Evicted,
 }
 
 impl std::fmt::Display for End {
@@ -531,6 +570,22 @@ impl std::fmt::Display for End {
                     "no event within {after:?} of the upgrade (closed with 1008)"
                 )
             }
+            End::QueueFull(limit) => write!(
+                f,
+                "more than {limit} events waited for a busy handler (MAX_QUEUED_EVENTS; closed with 1008)"
+            ),
+            End::OverBudget => write!(
+                f,
+                "no room in the buffer budget for {BUDGET_WAIT:?} (MAX_BUFFERED_BYTES; closed with 1013)"
+            ),
+            End::SlowMessage => write!(
+                f,
+                "a message did not arrive whole within {MESSAGE_DEADLINE:?} (closed with 1008)"
+            ),
+            End::Evicted => write!(
+                f,
+                "newer connections needed its place before its first event (MAX_CONNECTING; closed with 1013)"
+            ),
         }
     }
 }
@@ -604,8 +659,24 @@ struct Driver<S> {
     handler_waker: Waker,
     shutdown_waker: Waker,
     running: Option<Running>,
-    /// Events waiting for the running handler to finish (only those with a handler).
-    queue: VecDeque<Box<Event>>,
+    /// Events waiting for the running handler to finish (only those with a handler), with
+    /// the size of the frame each came in.
+    queue: VecDeque<(Box<Event>, usize)>,
+    /// The frame bytes of the queued events.
+    queued_bytes: usize,
+    /// The latest ping's payload, answered once earlier writes are out (RFC 6455 §5.5.3
+    /// lets an endpoint answer only the most recent ping).
+    pong: Option<Box<[u8]>>,
+    /// Bytes charged to the process-wide budget for this session.
+    charged: usize,
+    /// Since when reading has waited for room in the budget.
+    budget_wait: Option<Instant>,
+    /// Set when reading stopped because too much waits to be written.
+    held_for_writes: bool,
+    /// Since when part of a message has been held.
+    partial_since: Option<Instant>,
+    /// When the shutdown deadline was seen: every later phase ends by `FORCED_GRACE` after.
+    forced_at: Option<Instant>,
     got_event: bool,
     first_deadline: Instant,
     next_ping: Instant,
@@ -616,6 +687,13 @@ struct Driver<S> {
     end: Option<End>,
     /// Set once the stop event's handler has finished.
     stopped: bool,
+}
+
+impl<S> Drop for Driver<S> {
+    fn drop(&mut self) {
+        // Whatever the session still held is no longer the budget's concern.
+        self.ctx.budget.recharge(self.charged, 0);
+    }
 }
 
 impl<S> Driver<S>
@@ -668,6 +746,13 @@ where
             wake,
             running: None,
             queue: VecDeque::new(),
+            queued_bytes: 0,
+            pong: None,
+            charged: 0,
+            budget_wait: None,
+            held_for_writes: false,
+            partial_since: None,
+            forced_at: None,
             got_event: false,
             first_deadline: started + ctx.first_event_timeout,
             next_ping: started + ctx.ping_interval,
@@ -692,15 +777,19 @@ where
             let driver = &mut self;
             let started = driver.started;
             let timer = tokio::time::sleep_until(driver.next_deadline().into());
-            let shutdown = driver.ctx.force_close.clone().cancelled_owned();
+            let shutdown = driver.ctx.evict.clone().cancelled_owned();
             tokio::pin!(timer, shutdown);
             std::future::poll_fn(|cx| driver.poll(cx, timer.as_mut(), shutdown.as_mut())).await;
             let end = driver.end.take().unwrap_or(End::Shutdown);
 
-            // Whatever is still queued for Relay (the close frame, say) gets a bounded last chance.
-            timer.as_mut().reset((Instant::now() + CLOSE_GRACE).into());
+            // Whatever is still queued for Relay (the close frame, say) gets a bounded last
+            // chance; after the shutdown deadline, only what is left of the forced grace.
+            timer.as_mut().reset(driver.phase_end(CLOSE_GRACE).into());
             std::future::poll_fn(|cx| {
-                if driver.finish(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
+                if driver.finish(cx).is_ready()
+                    || timer.as_mut().poll(cx).is_ready()
+                    || driver.forced(shutdown.as_mut(), cx)
+                {
                     Poll::Ready(())
                 } else {
                     Poll::Pending
@@ -709,11 +798,12 @@ where
             .await;
             driver.shared.close();
             driver.writing = Vec::new();
+            driver.account();
 
             // Handlers still queued run against a closed session: their actions fail at once.
             timer
                 .as_mut()
-                .reset((Instant::now() + DRAIN_TIMEOUT).into());
+                .reset(driver.phase_end(DRAIN_TIMEOUT).into());
             let mut first = true;
             let drained = std::future::poll_fn(|cx| {
                 driver.wake.task.register(cx.waker());
@@ -722,14 +812,27 @@ where
                 if driver.running.is_none() && driver.queue.is_empty() {
                     return Poll::Ready(true);
                 }
+                if driver.forced(shutdown.as_mut(), cx) {
+                    return Poll::Ready(false);
+                }
                 timer.as_mut().poll(cx).map(|()| false)
             })
             .await;
             if !drained {
+                let after = if driver.forced_at.is_some() {
+                    "the shutdown deadline"
+                } else {
+                    "the connection ended"
+                };
                 warn!(
-                    "a handler was still running {DRAIN_TIMEOUT:?} after the connection ended; aborted it"
+                    handler = driver.running.as_ref().map(|r| r.name.as_str()).unwrap_or("-"),
+                    "a handler was still running after {after}; aborted it"
                 );
             }
+            driver.running = None;
+            driver.queue = VecDeque::new();
+            driver.queued_bytes = 0;
+            driver.account();
             info!(
                 duration_ms = started.elapsed().as_millis() as u64,
                 "session ended after {:.3}s: {end}",
@@ -796,9 +899,8 @@ where
             let flags = self.wake.flags.swap(0, Ordering::SeqCst);
             if flags & WAKE_SHUTDOWN != 0 {
                 let mut scx = Context::from_waker(&self.shutdown_waker);
-                if shutdown.as_mut().poll(&mut scx).is_ready() && self.closing.is_none() {
-                    info!("shutdown deadline reached; closing with 1001");
-                    self.close(1001, "server shutting down", End::Shutdown);
+                if shutdown.as_mut().poll(&mut scx).is_ready() {
+                    self.cancelled();
                 }
             }
             if !self.read_done {
@@ -811,9 +913,15 @@ where
             }
             self.check_time();
             self.write(cx);
+            self.account();
             if self.end.is_some() {
                 self.wake.polling.store(false, Ordering::SeqCst);
                 return Poll::Ready(());
+            }
+            if self.held_for_writes && !self.writes_backed_up() && !self.read_done {
+                // The peer took what was waiting: read on.
+                self.held_for_writes = false;
+                continue;
             }
             let deadline = self.next_deadline().into();
             if timer.deadline() != deadline {
@@ -834,6 +942,26 @@ where
     fn read(&mut self, cx: &mut Context<'_>) {
         let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
         for _ in 0..READS_PER_POLL {
+            if self.writes_backed_up() {
+                // Read no more from a peer that does not read: what it sends next (pings,
+                // events whose handlers write) would only add to what waits for it.
+                self.held_for_writes = true;
+                return;
+            }
+            if self.reader.held() > 0 && self.ctx.budget.is_spent() {
+                // In the middle of a message and no room for more of it: wait (bounded).
+                let since = *self.budget_wait.get_or_insert_with(Instant::now);
+                if since.elapsed() >= BUDGET_WAIT && self.closing.is_none() {
+                    warn!(
+                        budget = self.ctx.budget.limit(),
+                        "closing with 1013: no room in the buffer budget for {BUDGET_WAIT:?} (MAX_BUFFERED_BYTES; the server holds too much for other peers)"
+                    );
+                    self.close(1013, "server busy, try again later", End::OverBudget);
+                    self.discard = true;
+                }
+                return;
+            }
+            self.budget_wait = None;
             let mut buf = ReadBuf::uninit(&mut chunk);
             match Pin::new(&mut self.socket).poll_read(cx, &mut buf) {
                 Poll::Pending => return,
@@ -869,6 +997,11 @@ where
         let mut reader = std::mem::replace(&mut self.reader, ws::Reader::new(0));
         let result = reader.feed(data, |message| self.message(message));
         self.reader = reader;
+        if self.reader.held() == 0 {
+            self.partial_since = None;
+        } else if self.partial_since.is_none() {
+            self.partial_since = Some(Instant::now());
+        }
         if let Err(violation) = result {
             let code = violation.close_code();
             if code == 1009 {
@@ -902,7 +1035,15 @@ where
             ),
             ws::Message::Ping(payload) => {
                 if self.closing.is_none() {
-                    ws::encode(OpCode::Pong, payload, &mut self.writing);
+                    if self.writes_backed_up() {
+                        // The peer does not read: only its latest ping will be answered,
+                        // so a flood of pings holds one pong.
+                        self.pong = Some(payload.into());
+                    } else {
+                        // In order with everything else sent.
+                        self.pong = None;
+                        ws::encode(OpCode::Pong, payload, &mut self.writing);
+                    }
                 }
             }
             ws::Message::Pong => {}
@@ -942,15 +1083,17 @@ where
             Ok(Incoming::Event(event)) => {
                 if !self.got_event {
                     self.got_event = true;
-                    // Started: the accept loop need not wait for this connection any more.
+                    // Started: the accept loop need not wait for this connection any more,
+                    // and it leaves the places of those connecting.
                     self.slot.starting = None;
+                    self.slot.connecting = None;
                 }
                 log_event(&event);
                 self.shared.deliver(&event);
                 // An event with no handler does nothing, except a stop, which closes the
                 // session once the handlers before it are done.
                 if self.workflow.handles(&event) || matches!(event, Event::Stop(_)) {
-                    self.queue.push_back(Box::new(event));
+                    self.enqueue(event, text.len());
                 }
             }
         }
@@ -960,12 +1103,13 @@ where
     fn run_handlers(&mut self, mut woken: bool) {
         loop {
             if self.running.is_none() {
-                let Some(event) = self.queue.pop_front() else {
+                let Some((event, bytes)) = self.queue.pop_front() else {
                     if self.queue.capacity() > 0 {
                         self.queue = VecDeque::new();
                     }
                     return;
                 };
+                self.queued_bytes -= bytes;
                 let is_stop = matches!(*event, Event::Stop(_));
                 self.running = start(&self.workflow, &self.relay, *event);
                 if self.running.is_none() && is_stop {
@@ -1003,7 +1147,106 @@ where
     /// Queue a close frame and wait (bounded) for the peer's.
     fn close(&mut self, code: u16, reason: &str, why: End) {
         ws::encode_close(code, reason, &mut self.writing);
-        self.closing = Some((why, Instant::now() + CLOSE_GRACE));
+        self.closing = Some((why, self.phase_end(CLOSE_GRACE)));
+    }
+
+    /// When a phase that would take `grace` must end: after the shutdown deadline, no later
+    /// than `FORCED_GRACE` after it.
+    fn phase_end(&self, grace: Duration) -> Instant {
+        let end = Instant::now() + grace;
+        match self.forced_at {
+            Some(at) => end.min(at + FORCED_GRACE),
+            None => end,
+        }
+    }
+
+    /// The connection's token was cancelled: the shutdown deadline, or a newer connection
+    /// took this one's place before its first event.
+    fn cancelled(&mut self) {
+        if self.ctx.force_close.is_cancelled() {
+            if self.forced_at.is_none() {
+                self.forced_at = Some(Instant::now());
+            }
+            match &mut self.closing {
+                None => {
+                    info!("shutdown deadline reached; closing with 1001");
+                    self.close(1001, "server shutting down", End::Shutdown);
+                }
+                // Already closing: only the forced grace is left.
+                Some((_, at)) => *at = (*at).min(Instant::now() + FORCED_GRACE),
+            }
+        } else if !self.got_event && self.closing.is_none() && self.end.is_none() {
+            debug!("closing with 1013: a newer connection needed this one's place (MAX_CONNECTING)");
+            // No wait for the peer's close: the place it held is needed now.
+            self.close(1013, "too many connections starting", End::Evicted);
+            self.finish_with(End::Evicted);
+        }
+    }
+
+    /// In the phases after the connection: whether the shutdown deadline has come.
+    fn forced(
+        &mut self,
+        shutdown: Pin<&mut WaitForCancellationFutureOwned>,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        if self.forced_at.is_some() {
+            return false;
+        }
+        if shutdown.poll(cx).is_ready() && self.ctx.force_close.is_cancelled() {
+            self.forced_at = Some(Instant::now());
+            return true;
+        }
+        false
+    }
+
+    /// Queue `event` for its handler, within the queue's bounds.
+    fn enqueue(&mut self, event: Event, bytes: usize) {
+        if self.closing.is_some() || self.end.is_some() {
+            return;
+        }
+        let limit = self.ctx.max_queued_events;
+        if self.queue.len() >= limit {
+            // The handler holding the queue up: the running one, or the first one waiting
+            // (all of a burst is read before any handler runs).
+            let busy = match (&self.running, self.queue.front()) {
+                (Some(r), _) => r.name.as_str(),
+                (None, Some((event, _))) => event.name(),
+                (None, None) => "-",
+            };
+            warn!(
+                limit,
+                handler = busy,
+                "closing with 1008: more than {limit} events wait for a busy handler (MAX_QUEUED_EVENTS); a handler that never returns holds up every event behind it"
+            );
+            self.close(1008, "too many events queued", End::QueueFull(limit));
+            self.discard = true;
+            return;
+        }
+        if !self.queue.is_empty() && self.ctx.budget.is_spent() {
+            warn!(
+                budget = self.ctx.budget.limit(),
+                "closing with 1013: events wait for a busy handler and the buffer budget is spent (MAX_BUFFERED_BYTES)"
+            );
+            self.close(1013, "server busy, try again later", End::OverBudget);
+            self.discard = true;
+            return;
+        }
+        self.queued_bytes += bytes;
+        self.queue.push_back((Box::new(event), bytes));
+    }
+
+    /// Whether more waits to be written than a peer may leave unread.
+    fn writes_backed_up(&self) -> bool {
+        self.writing.len() - self.written > WRITE_BACKLOG
+    }
+
+    /// Charge what this session holds for its peer to the process-wide budget.
+    fn account(&mut self) {
+        let now = self.reader.held() + self.queued_bytes + (self.writing.len() - self.written);
+        if now != self.charged {
+            self.ctx.budget.recharge(self.charged, now);
+            self.charged = now;
+        }
     }
 
     /// The session is over for `why`, unless it was already closing for a reason.
@@ -1022,6 +1265,12 @@ where
                 } else {
                     self.writing.extend_from_slice(&bytes);
                 }
+            }
+        }
+        if let Some(payload) = &self.pong {
+            if !self.writes_backed_up() && self.closing.is_none() && self.end.is_none() {
+                ws::encode(OpCode::Pong, payload, &mut self.writing);
+                self.pong = None;
             }
         }
         if self.written >= self.writing.len() {
@@ -1095,6 +1344,14 @@ where
                 return;
             }
         }
+        if let Some(since) = self.partial_since {
+            if now >= since + MESSAGE_DEADLINE {
+                warn!("closing with 1008: a message did not arrive whole within {MESSAGE_DEADLINE:?}");
+                self.close(1008, "message too slow", End::SlowMessage);
+                self.discard = true;
+                return;
+            }
+        }
         if !self.got_event && now >= self.first_deadline {
             let after = self.ctx.first_event_timeout;
             warn!("closing with 1008: no event within {after:?} of the upgrade (FIRST_EVENT_TIMEOUT_SECS)");
@@ -1130,6 +1387,12 @@ where
         }
         if let Some(since) = self.write_stalled {
             next = next.min(since + WRITE_TIMEOUT);
+        }
+        if let Some(since) = self.partial_since {
+            next = next.min(since + MESSAGE_DEADLINE);
+        }
+        if self.budget_wait.is_some() {
+            next = next.min(Instant::now() + BUDGET_RETRY);
         }
         next
     }

@@ -225,7 +225,6 @@ impl Reader {
     }
 
     /// Bytes of an incomplete frame (or fragmented message) held between reads.
-    #[cfg(test)]
     pub(crate) fn held(&self) -> usize {
         self.pending.capacity() + self.fragments.as_ref().map_or(0, |(_, v)| v.capacity())
     }

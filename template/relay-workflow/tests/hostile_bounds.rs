@@ -1,0 +1,374 @@
+//! Hostile peers against the server's bounds, over real sockets on 127.0.0.1: a ping flood
+//! from a peer that never reads, events piling up behind a handler that never returns, many
+//! peers holding parts of large messages, connections that never start a session, and a
+//! shutdown with all of these in flight. Each test drives one bound to where it trips and
+//! checks what the server did there.
+#![cfg(feature = "testing")]
+
+mod common;
+
+use common::*;
+use relay_workflow::prelude::*;
+use relay_workflow::testing::{AutoResponder, Simulator, TestServer};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const START: &str = r#"{"_type":"wf_api_start_event","trigger":{"type":"phrase","args":{"phrase":"hello","spillover":"","source_uri":"urn:relay-resource:name:device:Bob"}}}"#;
+const STARTED: &str = r#"{"_type":"wf_api_interaction_lifecycle_event","type":"started","source_uri":"urn:relay-resource:name:interaction:hello?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob"}"#;
+
+async fn health(server: &TestServer) -> Value {
+    let text = reqwest::get(server.http_url("healthz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Run the hello workflow to its end through `url`.
+async fn complete_hello(url: &str) {
+    let t = tokio::time::timeout(
+        Duration::from_secs(20),
+        Simulator::connect(url)
+            .await
+            .unwrap()
+            .run(AutoResponder::default().say_on_listen(["Ann"])),
+    )
+    .await
+    .expect("a hello session did not finish within 20 s")
+    .unwrap();
+    assert_eq!(t.said()[1], "Hello Ann! You are using Bob.");
+}
+
+/// A masked client frame; `first` is the first header byte (FIN, RSV, opcode). `announce`
+/// is the payload length written in the header (the payload sent may be shorter).
+fn frame_announcing(first: u8, announce: usize, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut out = vec![first];
+    if announce < 126 {
+        out.push(0x80 | announce as u8);
+    } else if announce <= 0xffff {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(announce as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(announce as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    frame_announcing(first, payload.len(), payload)
+}
+
+/// Read until the server's close frame (its code) or the end of the stream, within `limit`.
+async fn close_code_within(tcp: &mut TcpStream, limit: Duration) -> Option<u16> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut at = 0;
+        while at + 2 <= seen.len() {
+            let (len, header) = match seen[at + 1] & 0x7f {
+                126 if at + 4 <= seen.len() => {
+                    (u16::from_be_bytes([seen[at + 2], seen[at + 3]]) as usize, 4)
+                }
+                126 => break,
+                n => (n as usize, 2),
+            };
+            if seen[at] == 0x88 && len >= 2 && at + 4 <= seen.len() {
+                return Some(u16::from_be_bytes([seen[at + 2], seen[at + 3]]));
+            }
+            at += header + len;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// An upgraded connection to `path` whose receive buffer is small, so that what the server
+/// sends and the peer does not read stays on the server's side.
+async fn small_window_upgrade(addr: SocketAddr, path: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = socket.connect(addr).await.unwrap();
+    let request = format!(
+        "GET /{path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "closed during handshake");
+        head.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
+    tcp
+}
+
+#[tokio::test]
+async fn a_ping_flood_from_a_peer_that_never_reads_holds_one_pong() {
+    let server = TestServer::start(WorkflowServer::new().workflow("hello", hello())).await;
+    let mut tcp = small_window_upgrade(server.addr(), "hello").await;
+    tcp.write_all(&masked(0x81, START.as_bytes())).await.unwrap();
+    // 40,000 pings of 125 bytes (5 MB), sent for at most 4 s, none of the answers read.
+    let ping = masked(0x89, &[b'p'; 125]);
+    let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 100).collect();
+    let began = Instant::now();
+    let mut sent = 0usize;
+    let mut most_buffered = 0u64;
+    while sent < 40_000 && began.elapsed() < Duration::from_secs(4) {
+        match tokio::time::timeout(Duration::from_millis(200), tcp.write_all(&burst)).await {
+            Ok(Ok(())) => sent += 100,
+            Ok(Err(e)) => panic!("the server dropped the connection: {e}"),
+            Err(_) => {
+                // The server stopped reading: sample what it holds for this peer.
+                let h = health(&server).await;
+                most_buffered = most_buffered.max(h["buffered_bytes"].as_u64().unwrap());
+            }
+        }
+        if sent % 2000 == 0 {
+            let h = health(&server).await;
+            most_buffered = most_buffered.max(h["buffered_bytes"].as_u64().unwrap());
+        }
+    }
+    assert!(
+        most_buffered < 256 * 1024,
+        "the server buffered {most_buffered} bytes for a peer that does not read"
+    );
+    // Now read what the server sends (the kernel's buffers on both sides hold thousands of
+    // pongs, so their number says little; what the server holds is checked above): the
+    // latest ping is answered.
+    let mut pongs = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), tcp.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+        if got.len() > 16 * 1024 * 1024 {
+            break;
+        }
+    }
+    let mut at = 0;
+    while at + 2 <= got.len() {
+        let len = (got[at + 1] & 0x7f) as usize;
+        let (len, header) = if len == 126 {
+            (u16::from_be_bytes([got[at + 2], got[at + 3]]) as usize, 4)
+        } else {
+            (len, 2)
+        };
+        if got[at] == 0x8a {
+            pongs += 1;
+        }
+        at += header + len;
+    }
+    assert!(pongs >= 1, "no ping of {sent} was answered");
+    drop(tcp);
+    server.shutdown().await;
+}
+
+/// A workflow whose start handler waits forever (for a response nobody sends) and which has a
+/// handler for the events a peer then streams.
+fn stuck() -> Workflow {
+    Workflow::new()
+        .on_start(|relay, start: StartEvent| async move {
+            let device = start.trigger.source_uri().ok_or(Error::MissingSourceUri)?;
+            relay.start_interaction(device, "hello").await?;
+            Ok(())
+        })
+        .on_interaction_started(|_relay, _event: InteractionLifecycleEvent| async move { Ok(()) })
+}
+
+#[tokio::test]
+async fn events_behind_a_handler_that_never_returns_close_the_session_at_the_bound() {
+    capture_logs();
+    let server = TestServer::start(
+        WorkflowServer::new()
+            .workflow("stuck", stuck())
+            .max_queued_events(32),
+    )
+    .await;
+    let mut tcp = raw_upgrade(server.addr(), "stuck").await;
+    let mut burst = masked(0x81, START.as_bytes());
+    for _ in 0..200 {
+        burst.extend(masked(0x81, STARTED.as_bytes()));
+    }
+    tcp.write_all(&burst).await.unwrap();
+    assert_eq!(
+        close_code_within(&mut tcp, Duration::from_secs(5)).await,
+        Some(1008)
+    );
+    let line = wait_for_log("MAX_QUEUED_EVENTS").await;
+    assert!(line.contains("start"), "the line names the running handler: {line}");
+    // Nothing stays charged once the session is gone.
+    drop(tcp);
+    let mut buffered = u64::MAX;
+    for _ in 0..100 {
+        let h = health(&server).await;
+        buffered = h["buffered_bytes"].as_u64().unwrap();
+        if buffered == 0 && h["sessions"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(buffered, 0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn many_peers_holding_parts_of_large_messages_stay_within_the_budget() {
+    const BUDGET: usize = 2 * 1024 * 1024;
+    const PEERS: usize = 10;
+    let server = TestServer::start(
+        WorkflowServer::new()
+            .workflow("hello", hello())
+            .max_message_size(1024 * 1024)
+            .max_buffered_bytes(BUDGET),
+    )
+    .await;
+    // Each peer starts its session, then sends 900 kB of a 1 MiB text frame: 9 MB in all,
+    // if the server read it.
+    let part = vec![b' '; 900 * 1024];
+    let mut peers = Vec::new();
+    for _ in 0..PEERS {
+        let mut tcp = raw_upgrade(server.addr(), "hello").await;
+        tcp.write_all(&masked(0x81, START.as_bytes())).await.unwrap();
+        let frame = frame_announcing(0x81, 1024 * 1024, &part);
+        let writer = tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(6), tcp.write_all(&frame)).await;
+            tcp
+        });
+        peers.push(writer);
+    }
+    let mut most = 0u64;
+    let began = Instant::now();
+    while began.elapsed() < Duration::from_secs(3) {
+        let h = health(&server).await;
+        most = most.max(h["buffered_bytes"].as_u64().unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        most <= 2 * BUDGET as u64,
+        "{most} bytes buffered against a budget of {BUDGET}"
+    );
+    assert!(most > 0, "the peers' bytes were never charged");
+    // A session with small messages needs no budget: it runs while the budget is spent.
+    complete_hello(&server.url("hello")).await;
+    let mut held = Vec::new();
+    for p in peers {
+        held.push(p.await.unwrap());
+    }
+    drop(held);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_that_never_start_cannot_hold_the_places_relay_needs() {
+    const CONNECTING: usize = 8;
+    let server = TestServer::start(
+        WorkflowServer::new()
+            .workflow("hello", hello())
+            .max_sessions(40)
+            .max_connecting(CONNECTING),
+    )
+    .await;
+    // 30 upgraded WebSockets that never send an event, and 30 connections that send half a
+    // request head: each newer one takes the oldest one's place.
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        idle.push(raw_upgrade(server.addr(), "hello").await);
+    }
+    let mut slow = Vec::new();
+    for _ in 0..30 {
+        let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
+        tcp.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        slow.push(tcp);
+    }
+    // The first idle upgrades were closed with 1013.
+    for tcp in idle.iter_mut().take(5) {
+        assert_eq!(
+            close_code_within(tcp, Duration::from_secs(5)).await,
+            Some(1013)
+        );
+    }
+    let h = health(&server).await;
+    assert!(
+        h["connecting"].as_u64().unwrap() <= CONNECTING as u64,
+        "{h}"
+    );
+    // Relay's sessions still start and finish, though more connections than places came.
+    for _ in 0..3 {
+        complete_hello(&server.url("hello")).await;
+    }
+    // The evicted sessions are gone at once (no wait for their close handshake).
+    let mut h = health(&server).await;
+    for _ in 0..40 {
+        if h["sessions"].as_u64().unwrap() <= CONNECTING as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        h = health(&server).await;
+    }
+    assert!(h["sessions"].as_u64().unwrap() <= CONNECTING as u64, "{h}");
+    drop((idle, slow));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_within_the_deadline_plus_two_seconds_whatever_is_in_flight() {
+    const DEADLINE: Duration = Duration::from_secs(2);
+    let never = Workflow::new().on_start(|_relay, _start: StartEvent| async move {
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    let mut server = TestServer::start(
+        WorkflowServer::new()
+            .workflow("never", never)
+            .workflow("stuck", stuck())
+            .shutdown_deadline(DEADLINE),
+    )
+    .await;
+    let addr = server.addr();
+    // Sessions whose handlers never return, and that never answer a close frame.
+    let mut peers = Vec::new();
+    for i in 0..20 {
+        let path = if i % 2 == 0 { "never" } else { "stuck" };
+        let mut tcp = raw_upgrade(addr, path).await;
+        tcp.write_all(&masked(0x81, START.as_bytes())).await.unwrap();
+        peers.push(tcp);
+    }
+    // Half-read request heads, and a connection halfway through a frame.
+    for _ in 0..20 {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET /never HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        peers.push(tcp);
+    }
+    let mut tcp = raw_upgrade(addr, "never").await;
+    tcp.write_all(&masked(0x81, START.as_bytes())).await.unwrap();
+    tcp.write_all(&frame_announcing(0x81, 100_000, b"{\"_type\""))
+        .await
+        .unwrap();
+    peers.push(tcp);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let began = Instant::now();
+    server.begin_shutdown();
+    server.finished().await.unwrap();
+    let took = began.elapsed();
+    assert!(
+        took <= DEADLINE + Duration::from_secs(2),
+        "the server took {took:?} to stop, over its deadline of {DEADLINE:?} + 2 s"
+    );
+    drop(peers);
+}
