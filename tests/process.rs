@@ -363,3 +363,248 @@ fn bad_limits_and_half_tls_settings_are_clear_errors() {
         assert!(stderr.contains(expected), "{env:?}: {stderr}");
     }
 }
+
+/// Send `signal` (`TERM`, `INT`) to the process.
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+/// The server with standard output and error on one pipe, as `./app 2>&1 | …` runs it.
+/// Killed on drop.
+struct Piped {
+    child: Child,
+    port: u16,
+    /// The read end, after the `listening on` line (dropped: the pipe is closed).
+    reader: Option<BufReader<std::io::PipeReader>>,
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Piped {
+    fn start(env: &[(&str, &str)]) -> Piped {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_relay-samples"));
+        cmd.env("PORT", "0")
+            .env("RUST_LOG", "info")
+            .env_remove("KEEP_AWAKE_URL")
+            .stdout(writer.try_clone().expect("clone the pipe"))
+            .stderr(writer);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start relay-samples");
+        // `cmd` holds the write end: drop it, so that only the server has it.
+        drop(cmd);
+        let mut server = Piped {
+            child,
+            port: 0,
+            reader: None,
+        };
+        // Read up to the port on a thread of its own, so that the wait is bounded.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(reader);
+            let mut line = String::new();
+            for _ in 0..50 {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some((_, port)) = line.trim_end().rsplit_once("listening on 0.0.0.0:") {
+                    let _ = tx.send(Some((port.parse::<u16>().expect("port"), reader)));
+                    return;
+                }
+            }
+            let _ = tx.send(None);
+        });
+        let (port, reader) = rx
+            .recv_timeout(Duration::from_secs(20))
+            .ok()
+            .flatten()
+            .expect("the server never logged its port");
+        server.port = port;
+        server.reader = Some(reader);
+        server
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let began = Instant::now();
+        while began.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the server did not exit within {limit:?}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_and_sigint_stop_the_server_after_its_log_pipe_is_closed() {
+    for signal in ["TERM", "INT"] {
+        let mut server = Piped::start(&[("SHUTDOWN_DEADLINE_SECS", "2")]);
+        // As `| head -1` does: the first line read, then the pipe closed.
+        drop(server.reader.take());
+        // Something to log into the closed pipe before the signal, as well as after it.
+        let url = format!("ws://127.0.0.1:{}/hellopath", server.port);
+        // (Before the fix, the failed write of a log line could end this connection.)
+        if let Ok(mut sim) = Simulator::connect(&url).await {
+            sim.send_text("{bad").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            sim.close().await.unwrap();
+        }
+        // A moment to log into the closed pipe (and a signal that ends the process by the
+        // default action, before any handler exists, would prove nothing).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        send_signal(server.child.id(), signal);
+        let status = server.wait_exit(Duration::from_secs(10));
+        assert!(status.success(), "SIG{signal}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_while_nobody_reads_its_log() {
+    let mut server = Piped::start(&[("SHUTDOWN_DEADLINE_SECS", "2")]);
+    // The read end stays open and unread from here on: the pipe fills up.
+    let url = format!("ws://127.0.0.1:{}/hellopath", server.port);
+    let mut sim = Simulator::connect(&url).await.unwrap();
+    // A WARN line of about 300 bytes each: megabytes, against a pipe of 64 KiB.
+    let frame = format!("{{bad {}", "x".repeat(200));
+    let began = Instant::now();
+    let mut sent = 0;
+    while sent < 20_000 && began.elapsed() < Duration::from_secs(10) {
+        match tokio::time::timeout(Duration::from_secs(1), sim.send_text(&frame)).await {
+            Ok(Ok(())) => sent += 1,
+            _ => break,
+        }
+    }
+    assert!(sent > 1000, "only {sent} frames sent");
+    let _ = tokio::time::timeout(Duration::from_secs(5), sim.close()).await;
+    send_signal(server.child.id(), "TERM");
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(server.reader.is_some(), "the pipe was open all along");
+}
+
+#[tokio::test]
+async fn a_peer_cannot_forge_log_lines_or_colour_them() {
+    const FAKE: &str = "2026-12-04T00:00:00.000000Z  INFO relay_workflow::session: forged";
+    let mut server = Server::start(&[("SHUTDOWN_DEADLINE_SECS", "2")]);
+    let mut sim = Simulator::connect(&server.url()).await.unwrap();
+    // In a malformed frame (logged as its text) and in an event's type (logged as a field).
+    sim.send_text(&format!("{{bad\n{FAKE}\x1b[31m red\x1b[0m\r\n{FAKE}"))
+        .await
+        .unwrap();
+    let event = serde_json::json!({ "_type": format!("x\n{FAKE}\x1b[31m\u{2028}{FAKE}") });
+    sim.send_text(&event.to_string()).await.unwrap();
+    server.wait_for_line("dropped a malformed frame");
+    server.wait_for_line("unknown event type");
+    sim.close().await.unwrap();
+    server.sigterm();
+    let (status, _) = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let log = server.log();
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-12-04T00:00:00")),
+        "a forged line: {log}"
+    );
+    assert!(
+        !log.contains('\x1b'),
+        "an escape byte reached the log: {log:?}"
+    );
+    assert!(!log.contains('\u{2028}'), "{log:?}");
+    assert!(log.contains(r"{bad\n2026-12-04T00:00:00"), "{log}");
+    assert!(log.contains(r"forged\u{1b}[31m"), "{log}");
+}
+
+/// The status of a WebSocket upgrade to `target` (path and query), or `None`.
+fn upgrade_status(port: u16, target: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        tcp,
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+#[test]
+fn a_flood_of_wrong_secrets_is_logged_in_a_few_lines_that_count_it() {
+    const REFUSED: usize = 600;
+    let mut server = Server::start(&[("WORKFLOW_SECRET", "flood-secret-0a1b2c3d4e5f6a7b")]);
+    for i in 0..REFUSED {
+        let status = upgrade_status(server.port, &format!("/hellopath?secret=guess-{i}"));
+        assert_eq!(status, Some(401), "attempt {i}");
+    }
+    // Each 401 line stands for one refusal, or for the count it gives.
+    let count = |line: &str| -> usize {
+        match line.split_once(" [") {
+            Some((_, note)) => note
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no count in {line}")),
+            None => 1,
+        }
+    };
+    // The count comes at the latest when the 10 s interval is up.
+    let began = Instant::now();
+    let lines = loop {
+        let log = server.log.lock().unwrap().clone();
+        let lines: Vec<String> = log
+            .into_iter()
+            .filter(|l| l.contains("with 401: a wrong secret"))
+            .collect();
+        if lines.iter().map(|l| count(l)).sum::<usize>() >= REFUSED
+            || began.elapsed() > Duration::from_secs(25)
+        {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    server.sigterm();
+    let (status, _) = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(lines.len() <= 4, "{} lines: {lines:#?}", lines.len());
+    assert_eq!(
+        lines.iter().map(|l| count(l)).sum::<usize>(),
+        REFUSED,
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("like this since the last such line")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_sigterm_exits_at_once_without_draining() {
+    let mut server = Server::start(&[("SHUTDOWN_DEADLINE_SECS", "25")]);
+    let mut sim = Simulator::connect(&server.url()).await.unwrap();
+    sim.start(relay_workflow::testing::Trigger::phrase("hello"))
+        .await
+        .unwrap();
+    sim.expect("start_interaction").await.unwrap(); // never answered: the drain would wait
+    server.sigterm();
+    server.wait_for_line("SIGTERM received");
+    server.sigterm();
+    let (status, took) = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(143), "{status}");
+    assert!(took < Duration::from_secs(10));
+}

@@ -77,6 +77,22 @@
 //! | `MAX_BUFFERED_BYTES` | 67108864 | bytes buffered for all peers together; when spent, sessions mid-message wait (10 s at most, then 1013) |
 //! | `MAX_CONNECTING` | 1024 | connections that have not started a session (reading the request, or awaiting the first event); a newer one takes the oldest one's place |
 //! | `TLS_CERT_FILE`, `TLS_KEY_FILE` | unset | PEM certificate chain and key: serve https/wss directly (not on Heroku) |
+//!
+//! ## Logging
+//!
+//! [`init_logging`] writes one line per record to standard output. What a peer sends can
+//! neither forge a line nor colour a terminal, and the log output can neither slow nor stop
+//! the server:
+//!
+//! | what | bound |
+//! |---|---|
+//! | control characters (newline, CR, ESC, DEL, U+2028, …) in any message or field | written as visible escapes: `\n`, `\u{1b}` |
+//! | lines waiting to be written | 4096 lines and 1 MiB; beyond that lines are dropped, and one line says how many once there is room |
+//! | a closed or failing output | the lines are lost, nothing else (no retry, no panic) |
+//! | queued lines at exit | written for up to 1 s as [`WorkflowServer::serve`] returns |
+//! | refusals (401, 503, accept errors) | one line per reason every 10 s at most, with the count since the last one |
+//!
+//! A second SIGTERM or SIGINT exits at once (status 143 or 130), without draining.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
@@ -86,6 +102,7 @@ mod budget;
 #[cfg(feature = "api")]
 pub mod api;
 pub mod error;
+mod logging;
 pub mod protocol;
 pub mod server;
 mod session;
@@ -98,6 +115,7 @@ mod ws;
 
 pub use actions::{Coordinates, IntoCallId, MappedAction};
 pub use error::{Error, Result};
+pub use logging::init_logging;
 pub use server::{ServeError, ServerHandle, WorkflowServer};
 pub use urn::{IntoTarget, Target, Urn, UrnError};
 pub use workflow::{
@@ -121,17 +139,4 @@ pub mod prelude {
     pub use crate::server::WorkflowServer;
     pub use crate::urn::Urn;
     pub use crate::workflow::{HandlerResult, Relay, Utterance, Workflow};
-}
-
-/// Set up logging to standard output: one line per record, filtered by `RUST_LOG`
-/// (default `info`), without colours when the output is not a terminal (as on Heroku).
-/// Calling it twice is harmless.
-pub fn init_logging() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .try_init();
 }

@@ -34,6 +34,7 @@
 
 use crate::admission::{Admission, Starting};
 use crate::budget::{Budget, Connecting, ConnectingPlace};
+use crate::logging::{Refusal, Refusals};
 use crate::session::{self, SessionContext, Slot};
 use crate::upgrade::{parse_upgrade, read_head, switching_protocols, Head, Prefixed};
 use crate::workflow::Workflow;
@@ -511,6 +512,7 @@ impl WorkflowServer {
                 .unwrap_or(DEFAULT_MAX_QUEUED_EVENTS),
             budget: Arc::new(Budget::new(budget)),
             connecting: Connecting::new(self.max_connecting.unwrap_or(DEFAULT_MAX_CONNECTING)),
+            refusals: Refusals::default(),
         });
         let mut router = Router::new().route("/healthz", get(health));
         let mut fast = HashMap::new();
@@ -550,7 +552,10 @@ impl WorkflowServer {
         self.into_parts().0
     }
 
-    /// Read `PORT` (default 8080), bind `0.0.0.0`, and serve until SIGTERM or SIGINT.
+    /// Read `PORT` (default 8080), bind `0.0.0.0`, and serve until SIGTERM or SIGINT. A
+    /// second SIGTERM or SIGINT exits the process at once (status 143 or 130), without
+    /// draining. As it returns, the lines [`init_logging`](crate::init_logging) has queued
+    /// get up to 1 s to be written.
     pub async fn serve(self) -> Result<(), ServeError> {
         let port = match std::env::var("PORT") {
             Ok(value) if !value.trim().is_empty() => {
@@ -563,7 +568,10 @@ impl WorkflowServer {
         let server = self.apply_env()?;
         let addr = SocketAddr::from(([0, 0, 0, 0], port));
         let listener = bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
-        server.serve_with(listener, shutdown_signal()).await
+        let result = server.serve_with(listener, shutdown_signal()).await;
+        // The log lines still queued get a bounded time to be written.
+        crate::logging::flush(crate::logging::EXIT_FLUSH).await;
+        result
     }
 
     /// Serve on an already bound listener until `shutdown` completes, then drain sessions.
@@ -685,7 +693,9 @@ async fn accept_loop(
                     e.kind(),
                     std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
                 ) {
-                    warn!("cannot accept a connection: {e}");
+                    fast.app.refusals.note(Refusal::AcceptError, move |n| {
+                        warn!("cannot accept a connection: {e}{n}")
+                    });
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 continue;
@@ -701,10 +711,10 @@ async fn accept_loop(
         let evict = fast.app.handle.force_close.child_token();
         let (place, evicted) = fast.app.connecting.enter(evict.clone());
         if evicted {
-            tracing::debug!(
-                "{} connections had not started a session (MAX_CONNECTING): closed the oldest",
-                fast.app.connecting.max()
-            );
+            let max = fast.app.connecting.max();
+            fast.app.refusals.note(Refusal::Evicted, move |n| {
+                warn!("{max} connections had not started a session (MAX_CONNECTING): closed the oldest to take a new one{n}")
+            });
         }
         let conn = Conn {
             starting,
@@ -1036,6 +1046,8 @@ struct App {
     max_queued_events: usize,
     budget: Arc<Budget>,
     connecting: Arc<Connecting>,
+    /// Refusal lines, each kind at most once per interval.
+    refusals: Refusals,
 }
 
 impl App {
@@ -1131,15 +1143,17 @@ async fn endpoint(
     let accept = crate::ws::accept_key(key.as_bytes());
     if let Some(secret) = &app.secret {
         let problem = match presented_secret(request.uri(), request.headers()) {
-            None => Some("no secret"),
-            Some(given) if !constant_time_eq(secret, &given) => Some("a wrong secret"),
+            None => Some((Refusal::NoSecret, "no secret")),
+            Some(given) if !constant_time_eq(secret, &given) => {
+                Some((Refusal::WrongSecret, "a wrong secret"))
+            }
             Some(_) => None,
         };
-        if let Some(problem) = problem {
-            warn!(
-                "refused a WebSocket upgrade on /{} with 401: {problem} (the registered URL must end in ?{SECRET_PARAM}=<WORKFLOW_SECRET>)",
-                route.path
-            );
+        if let Some((why, problem)) = problem {
+            let path = route.path.clone();
+            app.refusals.note(why, move |n| warn!(
+                "refused a WebSocket upgrade on /{path} with 401: {problem} (the registered URL must end in ?{SECRET_PARAM}=<WORKFLOW_SECRET>){n}"
+            ));
             return (
                 StatusCode::UNAUTHORIZED,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -1149,6 +1163,10 @@ async fn endpoint(
         }
     }
     if app.handle.is_shutting_down() {
+        let path = route.path.clone();
+        app.refusals.note(Refusal::ShuttingDown, move |n| {
+            info!("refused a WebSocket upgrade on /{path} with 503: shutting down{n}")
+        });
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
@@ -1157,10 +1175,10 @@ async fn endpoint(
             .into_response();
     }
     let Some(slot) = Slot::reserve(&app.handle.live, app.max_sessions) else {
-        warn!(
-            "refused a WebSocket upgrade on /{} with 503: already {} sessions (MAX_SESSIONS)",
-            route.path, app.max_sessions
-        );
+        let (path, max) = (route.path.clone(), app.max_sessions);
+        app.refusals.note(Refusal::AtCapacity, move |n| {
+            warn!("refused a WebSocket upgrade on /{path} with 503: already {max} sessions (MAX_SESSIONS){n}")
+        });
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
@@ -1324,27 +1342,57 @@ fn env_secs(name: &'static str, min: u64) -> Result<Option<Duration>, ServeError
     }
 }
 
-/// Completes on SIGTERM (Heroku) or SIGINT (Ctrl-C, `heroku local`).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+/// Completes on the first SIGTERM (Heroku) or SIGINT (Ctrl-C, `heroku local`).
+///
+/// The handlers are installed when this is called (before the server logs that it
+/// listens), not when the future is first polled. On Unix, a second SIGTERM or SIGINT ends
+/// the process at once, with status 128 + the signal's number (143, 130) and without
+/// draining: the way out when a drain takes too long (Ctrl-C twice). That path writes
+/// nothing, so the state of the log output (a closed or full pipe) cannot stop it. The
+/// one log line of the first signal is written with any panic caught: no subscriber can
+/// take the signal task down.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+    async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+        match signal {
+            Some(s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => info!("SIGINT received: shutting down"),
-        _ = term => info!("SIGTERM received: shutting down"),
+    }
+    async move {
+        #[cfg(unix)]
+        let name = tokio::select! {
+            _ = next(&mut term) => "SIGTERM",
+            _ = next(&mut int) => "SIGINT",
+        };
+        #[cfg(unix)]
+        tokio::spawn(async move {
+            let code = tokio::select! {
+                _ = next(&mut term) => 128 + 15,
+                _ = next(&mut int) => 128 + 2,
+            };
+            std::process::exit(code);
+        });
+        #[cfg(not(unix))]
+        let name = {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            "SIGINT"
+        };
+        let _ = std::panic::catch_unwind(|| {
+            info!("{name} received: shutting down (send it again to exit at once)");
+        });
     }
 }
 

@@ -591,14 +591,19 @@ impl std::fmt::Display for End {
 }
 
 fn clip(text: &str) -> String {
+    // Escaped here as well as by the log formatter: a frame is the peer's text.
     if text.len() <= LOG_FRAME_CHARS {
-        return text.to_owned();
+        return crate::logging::escape(text).into_owned();
     }
     let mut end = LOG_FRAME_CHARS;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… ({} bytes)", &text[..end], text.len())
+    format!(
+        "{}… ({} bytes)",
+        crate::logging::escape(&text[..end]),
+        text.len()
+    )
 }
 
 /// One workflow session on an upgraded connection, run until it ends. `early` holds bytes
@@ -1436,5 +1441,7 @@ mod tests {
         let c = clip(&long);
         assert!(c.contains("(600 bytes)"));
         assert_eq!(clip("short"), "short");
+        assert_eq!(clip("{bad\n2026\x1b[31m"), r"{bad\n2026\u{1b}[31m");
+        assert!(!clip(&format!("{}\n\x1b", "x".repeat(199))).contains(['\n', '\x1b']));
     }
 }
