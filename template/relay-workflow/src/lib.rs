@@ -50,6 +50,10 @@
 //! }
 //! ```
 //!
+//! Handlers must never block their thread: use `.await` to wait and
+//! [`tokio::task::spawn_blocking`] for blocking work (CPU-heavy, or blocking I/O); see
+//! [Never block in a handler](Workflow#never-block-in-a-handler).
+//!
 //! ## Feature flags
 //!
 //! | feature | what it adds |
@@ -68,7 +72,7 @@
 //! | `SHUTDOWN_DEADLINE_SECS` | 25 | time sessions get to finish after SIGTERM/SIGINT; the process exits at most 2 s after it, whatever is in flight |
 //! | `KEEP_AWAKE_URL` | unset | the app's public URL; when set, `/healthz` is requested periodically so an eco dyno does not sleep |
 //! | `KEEP_AWAKE_INTERVAL_SECS` | 1500 | interval of those requests (jittered) |
-//! | `WORKFLOW_SECRET` | unset | shared secret every upgrade must carry as `?secret=…` (or an `X-Relay-Workflow-Secret` header); 401 otherwise; never logged |
+//! | `WORKFLOW_SECRET` | unset | shared secret every upgrade must carry as `?secret=…` (or an `X-Relay-Workflow-Secret` header); 401 otherwise; never logged. Without it the server warns at start on Heroku and `/healthz` says `"secret": "not set"` |
 //! | `MAX_SESSIONS` | 10000 | most concurrent sessions; beyond it upgrades get 503 |
 //! | `MAX_MESSAGE_BYTES` | 8388608 | largest incoming message; a larger one closes the session with 1009 |
 //! | `FIRST_EVENT_TIMEOUT_SECS` | 30 | time to send the request headers, then (upgraded) the first event; 1008 otherwise |
@@ -98,9 +102,9 @@
 
 mod actions;
 mod admission;
-mod budget;
 #[cfg(feature = "api")]
 pub mod api;
+mod budget;
 pub mod error;
 mod logging;
 pub mod protocol;

@@ -19,7 +19,8 @@
 //!   closes a peer that stops answering;
 //! * a browser GET on a workflow path gets a readable 426 page naming the wss:// URL to
 //!   register (it also wakes a sleeping dyno); unknown paths get 404 before any upgrade;
-//! * `GET /healthz` reports version, workflow paths and live sessions;
+//! * `GET /healthz` reports version, workflow paths, live sessions and whether a secret is
+//!   required (`"secret": "required"` or `"not set"`, never its value);
 //! * limits: concurrent sessions (503 before the upgrade beyond it), message size (1009),
 //!   time to send the request headers and, once upgraded, the first event (1008), requests
 //!   awaiting a response per session (the action fails with [`Error::TooManyPending`]);
@@ -93,6 +94,14 @@ pub const DEFAULT_KEEP_AWAKE_INTERVAL: Duration = Duration::from_secs(25 * 60);
 const FORCED_CLOSE_WAIT: Duration = Duration::from_millis(1250);
 /// After the sessions, how long plain HTTP connections get to finish.
 const HTTP_CLOSE_WAIT: Duration = Duration::from_millis(500);
+/// Said at start on Heroku (`DYNO` is set) when no secret is required.
+const NO_SECRET_ON_HEROKU: &str = "WORKFLOW_SECRET is not set: anyone who learns this app's URL \
+    can open sessions on its workflows and hold the places Relay needs (MAX_SESSIONS). \
+    Fix: heroku config:set WORKFLOW_SECRET=$(openssl rand -hex 32), then register the workflow \
+    URL again with ?secret=<value of heroku config:get WORKFLOW_SECRET> at its end";
+/// Said at start elsewhere when no secret is required.
+const NO_SECRET: &str = "WORKFLOW_SECRET is not set: any client that reaches this server \
+    can open sessions (set it before deploying; on Heroku the server warns at start)";
 const DEFAULT_PORT: u16 = 8080;
 const SDK: &str = concat!("relay-workflow ", env!("CARGO_PKG_VERSION"));
 
@@ -507,9 +516,7 @@ impl WorkflowServer {
             max_pending: self
                 .max_pending_requests
                 .unwrap_or(DEFAULT_MAX_PENDING_REQUESTS),
-            max_queued_events: self
-                .max_queued_events
-                .unwrap_or(DEFAULT_MAX_QUEUED_EVENTS),
+            max_queued_events: self.max_queued_events.unwrap_or(DEFAULT_MAX_QUEUED_EVENTS),
             budget: Arc::new(Budget::new(budget)),
             connecting: Connecting::new(self.max_connecting.unwrap_or(DEFAULT_MAX_CONNECTING)),
             refusals: Refusals::default(),
@@ -606,6 +613,10 @@ impl WorkflowServer {
         }
         if server.secret.is_some() {
             info!("WORKFLOW_SECRET is set: upgrades without it get 401");
+        } else if std::env::var_os("DYNO").is_some() {
+            warn!("{NO_SECRET_ON_HEROKU}");
+        } else {
+            info!("{NO_SECRET}");
         }
         tracing::debug!("serving {scheme}:// on {local}");
         let deadline = server
@@ -799,6 +810,7 @@ where
                 return;
             }
             Ok(Ok(Head::Closed)) => return,
+            Ok(Ok(Head::BadLineEndings)) => return bad_line_endings(io).await,
             Ok(Ok(Head::Other)) => None,
             Ok(Ok(Head::Complete(end))) => Some(end),
         };
@@ -849,6 +861,35 @@ struct Conn {
     place: ConnectingPlace,
     evict: CancellationToken,
     stop: CancellationToken,
+}
+
+/// The answer to a request head with bare LF line endings.
+const BAD_LINE_ENDINGS: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+    content-type: text/plain; charset=utf-8\r\ncontent-length: 67\r\nconnection: close\r\n\r\n\
+    Bad request: request lines must end in CRLF (\\r\\n), not a bare LF.\n";
+/// How long a refused client gets to take the answer, and then to close its side.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Answer 400 to a head with bare LF line endings and close. What the client sent meanwhile
+/// is read and dropped (a bounded amount, for a bounded time) so that closing does not reset
+/// the connection before the client reads the answer.
+async fn bad_line_endings<S>(mut io: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    tracing::debug!("a request head with bare LF line endings: answered 400");
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        io.write_all(BAD_LINE_ENDINGS).await?;
+        io.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        for _ in 0..64 {
+            if tokio::io::AsyncReadExt::read(&mut io, &mut sink).await? == 0 {
+                break;
+            }
+        }
+        std::io::Result::Ok(())
+    })
+    .await;
 }
 
 /// What the accept loop needs to take WebSocket upgrades itself.
@@ -1282,6 +1323,7 @@ async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
         "connecting": app.connecting.len(),
         "buffered_bytes": app.budget.used(),
         "buffer_budget": app.budget.limit(),
+        "secret": if app.secret.is_some() { "required" } else { "not set" },
     }))
 }
 
@@ -1508,6 +1550,19 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(SECRET_HEADER, "h".parse().unwrap());
         assert_eq!(presented_secret(&uri, &headers).unwrap(), b"h");
+    }
+
+    #[test]
+    fn the_bad_line_endings_answer_is_well_formed() {
+        let text = std::str::from_utf8(BAD_LINE_ENDINGS).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        assert!(head.contains("\r\nconnection: close"), "{head}");
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}", body.len())),
+            "{head}"
+        );
+        assert!(body.contains("must end in CRLF"), "{body}");
     }
 
     #[test]

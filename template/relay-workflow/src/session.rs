@@ -806,9 +806,7 @@ where
             driver.account();
 
             // Handlers still queued run against a closed session: their actions fail at once.
-            timer
-                .as_mut()
-                .reset(driver.phase_end(DRAIN_TIMEOUT).into());
+            timer.as_mut().reset(driver.phase_end(DRAIN_TIMEOUT).into());
             let mut first = true;
             let drained = std::future::poll_fn(|cx| {
                 driver.wake.task.register(cx.waker());
@@ -830,7 +828,11 @@ where
                     "the connection ended"
                 };
                 warn!(
-                    handler = driver.running.as_ref().map(|r| r.name.as_str()).unwrap_or("-"),
+                    handler = driver
+                        .running
+                        .as_ref()
+                        .map(|r| r.name.as_str())
+                        .unwrap_or("-"),
                     "a handler was still running after {after}; aborted it"
                 );
             }
@@ -1181,7 +1183,9 @@ where
                 Some((_, at)) => *at = (*at).min(Instant::now() + FORCED_GRACE),
             }
         } else if !self.got_event && self.closing.is_none() && self.end.is_none() {
-            debug!("closing with 1013: a newer connection needed this one's place (MAX_CONNECTING)");
+            debug!(
+                "closing with 1013: a newer connection needed this one's place (MAX_CONNECTING)"
+            );
             // No wait for the peer's close: the place it held is needed now.
             self.close(1013, "too many connections starting", End::Evicted);
             self.finish_with(End::Evicted);
@@ -1351,7 +1355,9 @@ where
         }
         if let Some(since) = self.partial_since {
             if now >= since + MESSAGE_DEADLINE {
-                warn!("closing with 1008: a message did not arrive whole within {MESSAGE_DEADLINE:?}");
+                warn!(
+                    "closing with 1008: a message did not arrive whole within {MESSAGE_DEADLINE:?}"
+                );
                 self.close(1008, "message too slow", End::SlowMessage);
                 self.discard = true;
                 return;

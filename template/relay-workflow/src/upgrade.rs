@@ -27,6 +27,10 @@ pub(crate) enum Head {
     Other,
     /// The client closed the connection first.
     Closed,
+    /// A line of the head ends in a bare LF (`\n` without `\r`): HTTP/1.1 wants CRLF, and
+    /// waiting for a `\r\n\r\n` that such a client never sends would hold the connection
+    /// until the header timeout. Answered with 400 at once.
+    BadLineEndings,
 }
 
 /// Read until the end of the request head (or the limit) into `buf`.
@@ -37,8 +41,14 @@ where
     buf.reserve(FIRST_READ);
     let mut searched: usize = 0;
     loop {
-        if let Some(at) = find_end(&buf[searched.saturating_sub(3)..]) {
-            return Ok(Head::Complete(searched.saturating_sub(3) + at));
+        let end =
+            find_end(&buf[searched.saturating_sub(3)..]).map(|at| searched.saturating_sub(3) + at);
+        // Only the head's own bytes: what follows it may be anything.
+        if has_bare_lf(buf, searched, end.unwrap_or(buf.len())) {
+            return Ok(Head::BadLineEndings);
+        }
+        if let Some(end) = end {
+            return Ok(Head::Complete(end));
         }
         searched = buf.len();
         if buf.len() >= MAX_HEAD {
@@ -63,6 +73,11 @@ fn find_end(bytes: &[u8]) -> Option<usize> {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|i| i + 4)
+}
+
+/// Whether a `\n` in `bytes[from..to]` lacks the `\r` before it.
+fn has_bare_lf(bytes: &[u8], from: usize, to: usize) -> bool {
+    (from..to).any(|i| bytes[i] == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
 }
 
 /// The parts of a WebSocket upgrade request the server decides on.
@@ -307,6 +322,61 @@ mod tests {
             Head::Other
         ));
         assert!(buf.len() >= MAX_HEAD);
+    }
+
+    #[tokio::test]
+    async fn a_bare_lf_in_the_head_is_refused_at_once() {
+        // The client keeps the connection open: the answer must not wait for more bytes.
+        for head in [
+            RELAY.replace("\r\n", "\n"),
+            RELAY.replacen("\r\n", "\n", 1),
+            RELAY.replace("\r\n\r\n", "\r\n\n"),
+            "\n".to_owned(),
+        ] {
+            let (mut client, mut server) = tokio::io::duplex(MAX_HEAD);
+            client.write_all(head.as_bytes()).await.unwrap();
+            let mut buf = Vec::new();
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                read_head(&mut server, &mut buf),
+            )
+            .await
+            .expect("read_head waited for more");
+            assert!(matches!(read.unwrap(), Head::BadLineEndings), "{head:?}");
+            drop(client);
+        }
+    }
+
+    #[tokio::test]
+    async fn crlf_split_across_reads_and_lf_after_the_head_are_fine() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        // A frame-like byte and a newline right behind the head belong to the session.
+        let sent = format!("{RELAY}\u{81}\n\n");
+        let writer = tokio::spawn(async move {
+            for byte in sent.as_bytes() {
+                client.write_all(&[*byte]).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            client
+        });
+        let mut buf = Vec::new();
+        let end = match read_head(&mut server, &mut buf).await.unwrap() {
+            Head::Complete(end) => end,
+            _ => panic!("not complete"),
+        };
+        assert_eq!(&buf[..end], RELAY.as_bytes());
+        drop(writer.await.unwrap());
+        // All at once, with the newline behind the head in the same read.
+        let (mut client, mut server) = tokio::io::duplex(MAX_HEAD);
+        client
+            .write_all(format!("{RELAY}\n").as_bytes())
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        assert!(matches!(
+            read_head(&mut server, &mut buf).await.unwrap(),
+            Head::Complete(end) if end == RELAY.len()
+        ));
     }
 
     #[tokio::test]

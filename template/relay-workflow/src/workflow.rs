@@ -53,6 +53,35 @@ const SPEECH_MARGIN: Duration = Duration::from_secs(10);
 ///         Ok(())
 ///     });
 /// ```
+///
+/// # Never block in a handler
+///
+/// Handlers run on the async runtime's worker threads, one per CPU core, shared by every
+/// session of the server. A handler that blocks its thread (`std::thread::sleep`, a CPU-heavy
+/// loop, `std::fs`, a synchronous HTTP client or database driver) takes a worker away from
+/// every other session for as long as it blocks: on a 2-core machine, two handlers that call
+/// `std::thread::sleep` stall every session, pings included. Wait with `.await`
+/// (`tokio::time::sleep`, async clients), and move blocking work to Tokio's blocking pool
+/// with [`tokio::task::spawn_blocking`], awaiting its result:
+///
+/// ```
+/// use relay_workflow::prelude::*;
+///
+/// /// Blocking work: CPU-heavy, or blocking I/O.
+/// fn checksum(data: &[u8]) -> u64 {
+///     data.iter().fold(0u64, |sum, b| sum.rotate_left(5) ^ u64::from(*b))
+/// }
+///
+/// let workflow = Workflow::new().on_start(|relay, start: StartEvent| async move {
+///     let device = start.trigger.source_uri().ok_or(Error::MissingSourceUri)?.clone();
+///     let data = vec![7u8; 1 << 20];
+///     // Runs on the blocking pool; this handler waits without holding a worker.
+///     let sum = tokio::task::spawn_blocking(move || checksum(&data)).await?;
+///     relay.start_interaction(&device, format!("checksum {sum:x}")).await?;
+///     Ok(())
+/// });
+/// # drop(workflow);
+/// ```
 #[derive(Clone, Default)]
 pub struct Workflow {
     /// Shared by every session of the workflow: a clone costs one reference count.

@@ -109,7 +109,11 @@ async fn small_window_upgrade(addr: SocketAddr, path: &str) -> TcpStream {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
-        assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "closed during handshake");
+        assert_eq!(
+            tcp.read(&mut byte).await.unwrap(),
+            1,
+            "closed during handshake"
+        );
         head.push(byte[0]);
     }
     assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
@@ -120,10 +124,17 @@ async fn small_window_upgrade(addr: SocketAddr, path: &str) -> TcpStream {
 async fn a_ping_flood_from_a_peer_that_never_reads_holds_one_pong() {
     let server = TestServer::start(WorkflowServer::new().workflow("hello", hello())).await;
     let mut tcp = small_window_upgrade(server.addr(), "hello").await;
-    tcp.write_all(&masked(0x81, START.as_bytes())).await.unwrap();
+    tcp.write_all(&masked(0x81, START.as_bytes()))
+        .await
+        .unwrap();
     // 40,000 pings of 125 bytes (5 MB), sent for at most 4 s, none of the answers read.
     let ping = masked(0x89, &[b'p'; 125]);
-    let burst: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 100).collect();
+    let burst: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 100)
+        .collect();
     let began = Instant::now();
     let mut sent = 0usize;
     let mut most_buffered = 0u64;
@@ -211,7 +222,10 @@ async fn events_behind_a_handler_that_never_returns_close_the_session_at_the_bou
         Some(1008)
     );
     let line = wait_for_log("MAX_QUEUED_EVENTS").await;
-    assert!(line.contains("start"), "the line names the running handler: {line}");
+    assert!(
+        line.contains("start"),
+        "the line names the running handler: {line}"
+    );
     // Nothing stays charged once the session is gone.
     drop(tcp);
     let mut buffered = u64::MAX;
@@ -244,7 +258,9 @@ async fn many_peers_holding_parts_of_large_messages_stay_within_the_budget() {
     let mut peers = Vec::new();
     for _ in 0..PEERS {
         let mut tcp = raw_upgrade(server.addr(), "hello").await;
-        tcp.write_all(&masked(0x81, START.as_bytes())).await.unwrap();
+        tcp.write_all(&masked(0x81, START.as_bytes()))
+            .await
+            .unwrap();
         let frame = frame_announcing(0x81, 1024 * 1024, &part);
         let writer = tokio::spawn(async move {
             let _ = tokio::time::timeout(Duration::from_secs(6), tcp.write_all(&frame)).await;
@@ -293,7 +309,9 @@ async fn connections_that_never_start_cannot_hold_the_places_relay_needs() {
     let mut slow = Vec::new();
     for _ in 0..30 {
         let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
-        tcp.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        tcp.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
         slow.push(tcp);
     }
     // The first idle upgrades were closed with 1013.
@@ -346,17 +364,23 @@ async fn shutdown_ends_within_the_deadline_plus_two_seconds_whatever_is_in_fligh
     for i in 0..20 {
         let path = if i % 2 == 0 { "never" } else { "stuck" };
         let mut tcp = raw_upgrade(addr, path).await;
-        tcp.write_all(&masked(0x81, START.as_bytes())).await.unwrap();
+        tcp.write_all(&masked(0x81, START.as_bytes()))
+            .await
+            .unwrap();
         peers.push(tcp);
     }
     // Half-read request heads, and a connection halfway through a frame.
     for _ in 0..20 {
         let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(b"GET /never HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        tcp.write_all(b"GET /never HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
         peers.push(tcp);
     }
     let mut tcp = raw_upgrade(addr, "never").await;
-    tcp.write_all(&masked(0x81, START.as_bytes())).await.unwrap();
+    tcp.write_all(&masked(0x81, START.as_bytes()))
+        .await
+        .unwrap();
     tcp.write_all(&frame_announcing(0x81, 100_000, b"{\"_type\""))
         .await
         .unwrap();

@@ -1,5 +1,6 @@
 //! `relay-doctor check`: the checks of a deployed workflow URL, one after the other.
 
+use crate::logs::redact_secrets;
 use crate::net::{self, Answer, DialError, Dialer, Recording};
 use relay_workflow::testing::{AutoResponder, Simulator};
 use rustls::pki_types::ServerName;
@@ -13,6 +14,10 @@ use tokio::time::timeout;
 
 /// A first answer slower than this is reported as a dyno waking up.
 const SLOW_WAKE: Duration = Duration::from_secs(3);
+/// The query parameter of the registered URL that carries `WORKFLOW_SECRET`.
+pub const SECRET_PARAM: &str = "secret";
+/// The command that gives an app a secret.
+const SET_SECRET: &str = "heroku config:set WORKFLOW_SECRET=$(openssl rand -hex 32)";
 
 /// What to check.
 #[derive(Debug, Clone)]
@@ -30,6 +35,9 @@ pub struct Options {
     pub ca_files: Vec<PathBuf>,
     /// `host:port:addr` overrides of name resolution.
     pub resolve: Vec<(String, u16, IpAddr)>,
+    /// The `secret` query parameter of the URL as given (still percent-encoded), sent on
+    /// the upgrade and the session as Relay sends it. Never printed.
+    pub secret: Option<String>,
 }
 
 /// The outcome of one check.
@@ -42,6 +50,8 @@ pub enum Status {
     Warn,
     /// Broken: Relay will not reach the workflow.
     Fail,
+    /// Not checked; the summary says why.
+    Skip,
 }
 
 /// One line of the report.
@@ -88,6 +98,13 @@ impl Check {
             ..Check::fail(name, summary, why, fix)
         }
     }
+
+    fn skip(name: &'static str, summary: impl Into<String>) -> Check {
+        Check {
+            status: Status::Skip,
+            ..Check::pass(name, summary)
+        }
+    }
 }
 
 /// The whole report.
@@ -120,8 +137,10 @@ pub struct Parsed {
 
 /// Split `scheme://host[:port][/path]`.
 pub fn parse_url(url: &str) -> Result<Parsed, String> {
+    // What error messages show: the URL without the value of its secret.
+    let shown = redact_secrets(url);
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        format!("{url:?} is not a URL; give the app's address, e.g. https://my-app-1a2b3c4d5e6f.herokuapp.com")
+        format!("{shown:?} is not a URL; give the app's address, e.g. https://my-app-1a2b3c4d5e6f.herokuapp.com")
     })?;
     let tls = match scheme.to_ascii_lowercase().as_str() {
         "https" | "wss" => true,
@@ -141,7 +160,7 @@ pub fn parse_url(url: &str) -> Result<Parsed, String> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
-            .ok_or_else(|| format!("{url:?}: unclosed [ in the host"))?;
+            .ok_or_else(|| format!("{shown:?}: unclosed [ in the host"))?;
         (h, after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -150,13 +169,13 @@ pub fn parse_url(url: &str) -> Result<Parsed, String> {
         }
     };
     if host.is_empty() || authority.contains('@') {
-        return Err(format!("{url:?} has no usable host name"));
+        return Err(format!("{shown:?} has no usable host name"));
     }
     let explicit_port = port.is_some();
     let port = match port {
         Some(p) => p
             .parse::<u16>()
-            .map_err(|_| format!("{url:?}: {p:?} is not a port number"))?,
+            .map_err(|_| format!("{shown:?}: {p:?} is not a port number"))?,
         None if tls => 443,
         None => 80,
     };
@@ -190,7 +209,7 @@ fn secs(d: Duration) -> String {
 pub async fn run(opts: &Options) -> Report {
     let mut checks = Vec::new();
     let mut report = Report {
-        url: opts.url.clone(),
+        url: redact_secrets(&opts.url).into_owned(),
         register: None,
         checks: Vec::new(),
         ok: false,
@@ -210,6 +229,11 @@ pub async fn run(opts: &Options) -> Report {
     let register = format!("wss://{}{}", authority(&parsed), opts.path);
     report.register = Some(register.clone());
     checks.push(scheme_check(&opts.url, &parsed, &register));
+    // What Relay connects to: the registered URL, with its secret.
+    let connect = match &opts.secret {
+        Some(secret) => format!("{register}?{SECRET_PARAM}={secret}"),
+        None => register.clone(),
+    };
 
     // DNS
     let addrs = match resolve(opts, &parsed).await {
@@ -337,13 +361,23 @@ pub async fn run(opts: &Options) -> Report {
     let workflows = health.as_ref().and_then(health_workflows);
     if let Some(answer) = &health {
         checks.push(health_check(answer, workflows.as_deref(), &opts.path));
+        let secret = secret_check(answer, opts.secret.is_some());
+        if secret.status == Status::Pass {
+            report.register = Some(format!("{register}?{SECRET_PARAM}=<WORKFLOW_SECRET>"));
+        }
+        checks.push(secret);
     }
 
     // The WebSocket upgrade on the path.
     checks.push(upgrade_check(&dialer, &parsed, opts, workflows.as_deref()).await);
 
     if opts.session {
-        checks.push(session_check(&dialer, &register, opts).await);
+        let mut session = session_check(&dialer, &connect, opts).await;
+        // Its errors may quote the URL, secret and all.
+        if let Some(secret) = opts.secret.as_deref().filter(|s| !s.is_empty()) {
+            session.summary = session.summary.replace(secret, crate::logs::REDACTED);
+        }
+        checks.push(session);
     }
     finish(report, checks)
 }
@@ -561,6 +595,47 @@ fn health_check(answer: &Answer, workflows: Option<&[String]>, path: &str) -> Ch
     )
 }
 
+/// Whether the server requires a secret, as its `/healthz` says (`"secret": "required"` or
+/// `"not set"`); skipped when it does not say (another server, an older SDK).
+fn secret_check(answer: &Answer, given: bool) -> Check {
+    let said = serde_json::from_str::<Value>(&answer.body)
+        .ok()
+        .filter(|_| answer.status == 200)
+        .and_then(|v| v.get("secret").and_then(Value::as_str).map(str::to_owned));
+    match said.as_deref() {
+        Some("required") => Check::pass(
+            "secret",
+            "the server requires WORKFLOW_SECRET: only connections that present it get in",
+        ),
+        Some("not set") => Check::fail(
+            "secret",
+            if given {
+                "the server has no WORKFLOW_SECRET: it ignores the secret in the URL and \
+                 lets anyone in"
+            } else {
+                "the server has no WORKFLOW_SECRET: anyone who learns the URL can open sessions"
+            },
+            "a *.herokuapp.com URL is easy to find; without a secret any client can run the \
+             workflow, read what it says, and hold the places (MAX_SESSIONS) Relay needs",
+            &format!(
+                "{SET_SECRET}, then register the URL again with \
+                 ?{SECRET_PARAM}=$(heroku config:get WORKFLOW_SECRET) at its end"
+            ),
+        ),
+        Some(other) => Check::skip(
+            "secret",
+            format!(
+                "not checked: /healthz says \"secret\": {other:?}, which the doctor does not know"
+            ),
+        ),
+        None => Check::skip(
+            "secret",
+            "not checked: /healthz does not say whether a secret is required (a server not \
+             built on relay-workflow, or an older version of it)",
+        ),
+    }
+}
+
 async fn upgrade_check(
     dialer: &Dialer,
     parsed: &Parsed,
@@ -580,10 +655,14 @@ async fn upgrade_check(
             return Check::fail("upgrade", format!("cannot connect again: {e}"), "", "")
         }
     };
+    let target = match &opts.secret {
+        Some(secret) => format!("{}?{SECRET_PARAM}={secret}", opts.path),
+        None => opts.path.clone(),
+    };
     let answer = net::get(
         &mut stream,
         &authority(parsed),
-        &opts.path,
+        &target,
         &headers,
         opts.timeout,
     )
@@ -633,6 +712,22 @@ async fn upgrade_check(
                 "register a path the app serves, or add the workflow and deploy",
             )
         }
+        401 if opts.secret.is_some() => Check::fail(
+            "upgrade",
+            format!("{path} answered 401: the secret in the URL is not the server's"),
+            "the server requires WORKFLOW_SECRET and the value given differs; Relay's \
+             connections through a URL with this value are refused the same way",
+            "give the current value: `heroku config:get WORKFLOW_SECRET`, and register the \
+             URL again with it if it changed",
+        ),
+        401 => Check::fail(
+            "upgrade",
+            format!("{path} answered 401: the server requires its secret"),
+            "the server has WORKFLOW_SECRET set and the doctor, like Relay, must present it \
+             (`?secret=…` in the URL)",
+            "check the URL as registered: relay-doctor check \
+             \"https://<app host>/<path>?secret=$(heroku config:get WORKFLOW_SECRET)\"",
+        ),
         426 => Check::fail(
             "upgrade",
             format!("{path} answered 426 Upgrade Required to an upgrade request"),
@@ -656,7 +751,8 @@ async fn upgrade_check(
     }
 }
 
-async fn session_check(dialer: &Dialer, register: &str, opts: &Options) -> Check {
+/// A whole simulated session through `connect` (the registered URL, secret included).
+async fn session_check(dialer: &Dialer, connect: &str, opts: &Options) -> Check {
     let stream = match dialer.open().await {
         Ok(s) => s,
         Err(DialError::Tcp(e) | DialError::Tls(e)) => {
@@ -664,9 +760,9 @@ async fn session_check(dialer: &Dialer, register: &str, opts: &Options) -> Check
         }
     };
     let url = if dialer.tls.is_some() {
-        register.to_owned()
+        connect.to_owned()
     } else {
-        register.replacen("wss://", "ws://", 1)
+        connect.replacen("wss://", "ws://", 1)
     };
     let handshake = timeout(
         opts.timeout,
@@ -730,6 +826,7 @@ pub fn print(report: &Report, out: &mut impl std::io::Write) {
             Status::Pass => "✓",
             Status::Warn => "!",
             Status::Fail => "✗",
+            Status::Skip => "-",
         };
         let _ = writeln!(out, "{mark} {:<8} {}", c.name, c.summary);
         if !c.why.is_empty() {

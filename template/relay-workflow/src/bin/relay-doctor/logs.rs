@@ -5,7 +5,38 @@
 //! (`heroku/router:` in the newer log format); dyno errors look like
 //! `heroku[web.1]: Error R14 (Memory quota exceeded)`.
 
+use std::borrow::Cow;
 use std::io::{BufRead, Write};
+
+/// What a redacted secret reads as.
+pub const REDACTED: &str = "[redacted]";
+
+/// `text` with the value of every `secret=` (the query parameter that carries
+/// `WORKFLOW_SECRET`; the name in any case) replaced by [`REDACTED`]. A value ends at `&`,
+/// `"`, white space or the end of the text. Heroku's router logs each request's path with
+/// its query string, so the registered URL's secret is in every `status=101` line.
+pub fn redact_secrets(text: &str) -> Cow<'_, str> {
+    const NAME: &str = "secret=";
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains(NAME) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(NAME) {
+        let value = at + found + NAME.len();
+        let end = text[value..]
+            .find(|c: char| c == '&' || c == '"' || c.is_whitespace())
+            .map_or(text.len(), |n| value + n);
+        out.push_str(&text[at..value]);
+        if end > value {
+            out.push_str(REDACTED);
+        }
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Cow::Owned(out)
+}
 
 /// What one log line means.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,11 +243,13 @@ fn router(text: &str) -> Option<Explanation> {
 
 /// Read lines from `input` and write each with its explanation to `out`. Lines the doctor
 /// does not explain are copied as they are, or dropped with `only_problems` (which also
-/// drops finished sessions). Returns the number of problem lines seen.
+/// drops finished sessions). Every `secret=` value is redacted from what is written.
+/// Returns the number of problem lines seen.
 pub fn run<R: BufRead, W: Write>(input: R, out: &mut W, only_problems: bool) -> usize {
     let mut problems = 0;
     for line in input.lines() {
         let Ok(line) = line else { break };
+        let line = redact_secrets(&line);
         match explain(&line) {
             Some(e) if e.problem || !only_problems => {
                 problems += usize::from(e.problem);
@@ -331,6 +364,56 @@ mod tests {
         .expect("H28");
         assert_eq!(e.title, "Client Connection Idle (path /x)");
         assert!(e.fix.contains("devcenter.heroku.com"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_any_case_up_to_the_end_of_their_value() {
+        for (line, redacted) in [
+            (
+                "path=\"/hello?secret=0123abcd\" host=h",
+                "path=\"/hello?secret=[redacted]\" host=h",
+            ),
+            ("/p?x=1&SECRET=a%2Fb&y=2", "/p?x=1&SECRET=[redacted]&y=2"),
+            ("/p?Secret=abc def", "/p?Secret=[redacted] def"),
+            ("/p?secret=abc", "/p?secret=[redacted]"),
+            ("/p?secret=&x=1", "/p?secret=&x=1"),
+            (
+                "/a?secret=1&secret=2\tsecret=3",
+                "/a?secret=[redacted]&secret=[redacted]\tsecret=[redacted]",
+            ),
+            ("no secrets here", "no secrets here"),
+            ("sécret=é secret=é", "sécret=é secret=[redacted]"),
+        ] {
+            assert_eq!(redact_secrets(line), redacted, "{line}");
+        }
+    }
+
+    #[test]
+    fn nothing_printed_carries_the_secret() {
+        let secret = "5f2b9c0d1e8a7b6c";
+        let input = format!(
+            "2026-11-22T10:00:00+00:00 heroku[router]: at=info method=GET path=\"/hello?secret={secret}\" host=a.herokuapp.com dyno=web.1 connect=0ms service=1200ms status=101 bytes=9 protocol=https\n\
+             2026-11-22T10:00:01+00:00 heroku[router]: at=error code=H12 desc=\"Request timeout\" method=GET path=\"/hello?Secret={secret}&x=1\" dyno=web.1 service=30000ms status=503\n\
+             2026-11-22T10:00:02+00:00 app[web.1]: an app line with ?SECRET={secret}\n"
+        );
+        for only_problems in [false, true] {
+            let mut out = Vec::new();
+            run(input.as_bytes(), &mut out, only_problems);
+            let out = String::from_utf8(out).expect("utf-8");
+            assert!(!out.contains(secret), "{out}");
+            assert!(
+                out.to_ascii_lowercase().contains("secret=[redacted]"),
+                "{out}"
+            );
+        }
+        let mut out = Vec::new();
+        run(input.as_bytes(), &mut out, false);
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(
+            out.contains("✗ H12 Request timeout (path /hello?Secret=[redacted]&x=1)"),
+            "{out}"
+        );
+        assert!(out.contains("app line with ?SECRET=[redacted]"), "{out}");
     }
 
     #[test]

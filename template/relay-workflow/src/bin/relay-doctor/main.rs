@@ -31,9 +31,12 @@ USAGE:
     heroku logs --tail | relay-doctor logs [--only-problems]
 
 check: DNS, TCP, TLS (a certificate Relay accepts), the app answering (and how
-long a sleeping dyno took to wake), /healthz, the WebSocket upgrade on <path>
-(101 expected), and the wss:// URL to register. The path may also be part of the
-URL (wss://host/hello).
+long a sleeping dyno took to wake), /healthz, whether the server requires a
+secret (it fails without one), the WebSocket upgrade on <path> (101 expected),
+and the wss:// URL to register. The path may also be part of the URL
+(wss://host/hello). Give the URL as registered, with ?secret=<WORKFLOW_SECRET>,
+for a server that requires one: the doctor sends it as Relay does and never
+prints it.
 
     --session            also run a whole simulated Relay session (automatic
                          answers) up to the stop event
@@ -46,6 +49,7 @@ URL (wss://host/hello).
 
 logs: reads log lines on standard input; explains router lines (status=101
 sessions; H10 H12 H13 H14 H15 H18 H27) and dyno errors (R10 R14 R15), with the fix.
+Every secret=… value in its output is redacted.
 
     --only-problems      print only the lines that report a problem
 
@@ -110,6 +114,7 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
         timeout: Duration::from_secs(30),
         ca_files: Vec::new(),
         resolve: Vec::new(),
+        secret: None,
     };
     let mut json = false;
     while let Some(arg) = it.next() {
@@ -153,7 +158,31 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
         );
     };
     let parsed = check::parse_url(&url)?;
-    let path = match (positional.next(), parsed.path.as_str()) {
+    // The path argument may carry the query too (`hello?secret=…`).
+    let (given_path, path_query) = match positional.next() {
+        Some(p) => match p.split_once('?') {
+            Some((p, query)) => (Some(p.to_owned()), Some(query.to_owned())),
+            None => (Some(p), None),
+        },
+        None => (None, None),
+    };
+    let url_query = url
+        .split('#')
+        .next()
+        .and_then(|u| u.split_once('?'))
+        .map(|(_, query)| query);
+    opts.secret = match url_query
+        .and_then(secret_in)
+        .or_else(|| path_query.as_deref().and_then(secret_in))
+    {
+        Some(secret) if secret.bytes().any(|b| b <= b' ' || b == 0x7f) => {
+            return Err("the secret in the URL has spaces or control characters; \
+                 percent-encode it as in the registered URL"
+                .into())
+        }
+        other => other.map(str::to_owned),
+    };
+    let path = match (given_path, parsed.path.as_str()) {
         (Some(p), "/") => p,
         (Some(p), in_url)
             if in_url.trim_end_matches('/') == format!("/{}", p.trim_start_matches('/')) =>
@@ -178,6 +207,14 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
     opts.path = format!("/{}", path.trim_start_matches('/'));
     opts.url = url;
     Ok(Command::Check(Box::new(opts), json))
+}
+
+/// The value of the `secret` parameter of a query string, as written (percent-encoded).
+fn secret_in(query: &str) -> Option<&str> {
+    query.split('&').find_map(|pair| {
+        pair.strip_prefix(check::SECRET_PARAM)
+            .and_then(|rest| rest.strip_prefix('='))
+    })
 }
 
 fn parse_resolve(value: &str) -> Result<(String, u16, IpAddr), String> {
@@ -211,6 +248,7 @@ async fn cli<R: BufRead, O: Write, E: Write>(
             0
         }
         Err(message) => {
+            let message = logs::redact_secrets(&message);
             let _ = writeln!(
                 err,
                 "relay-doctor: {message}\n\nRun `relay-doctor --help` for usage."

@@ -104,8 +104,23 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-/// The real WorkflowServer router (hello at /hello) over TLS with `cert`.
+/// The secret of the servers that require one; it must never be printed.
+const SECRET: &str = "doctor-test-secret-7c2e9a41b05d";
+
+/// The real WorkflowServer router (hello at /hello, no secret) over TLS with `cert`.
 async fn tls_server(cert: &(CertificateDer<'static>, Vec<u8>)) -> (SocketAddr, JoinHandle<()>) {
+    tls_server_with(
+        cert,
+        WorkflowServer::new().workflow("hello", hello()).router(),
+    )
+    .await
+}
+
+/// `router` over TLS with `cert`.
+async fn tls_server_with(
+    cert: &(CertificateDer<'static>, Vec<u8>),
+    router: axum::Router,
+) -> (SocketAddr, JoinHandle<()>) {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.1.clone()));
     let config = rustls::ServerConfig::builder_with_provider(net::provider())
         .with_safe_default_protocol_versions()
@@ -119,7 +134,6 @@ async fn tls_server(cert: &(CertificateDer<'static>, Vec<u8>)) -> (SocketAddr, J
         tcp,
         acceptor: TlsAcceptor::from(Arc::new(config)),
     };
-    let router = WorkflowServer::new().workflow("hello", hello()).router();
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
@@ -157,12 +171,22 @@ fn write_ca(pem: &str, name: &str) -> std::path::PathBuf {
     path
 }
 
+/// The hello workflow's server, requiring [`SECRET`].
+fn with_secret() -> axum::Router {
+    WorkflowServer::new()
+        .secret(SECRET)
+        .workflow("hello", hello())
+        .router()
+}
+
 #[tokio::test]
 async fn a_certificate_from_a_trusted_authority_passes_every_check() {
     let certs = certs();
     let ca = write_ca(&certs.ca_pem, "pass");
-    let (addr, server) = tls_server(&certs.good).await;
+    let (addr, server) = tls_server_with(&certs.good, with_secret()).await;
     let mut args = check_args("localhost", addr, Some(&ca));
+    // The registered URL's query, given with the path.
+    args[2] = format!("hello?secret={SECRET}");
     args.push("--session".to_owned());
     let (code, text) = doctor(&args).await;
     assert_eq!(code, 0, "{text}");
@@ -170,22 +194,27 @@ async fn a_certificate_from_a_trusted_authority_passes_every_check() {
         "✓ tls      the certificate for localhost is valid",
         "✓ answers  GET /healthz answered 200",
         "✓ health   /healthz: status ok, workflows /hello; /hello is served",
+        "✓ secret   the server requires WORKFLOW_SECRET",
         "✓ upgrade  WebSocket upgrade on /hello: 101 Switching Protocols",
         "✓ session  a simulated session ran to the stop event (normal)",
         &format!(
-            "All checks passed. Register wss://localhost:{}/hello with Relay.",
+            "All checks passed. Register wss://localhost:{}/hello?secret=<WORKFLOW_SECRET> with Relay.",
             addr.port()
         ),
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
+    assert!(!text.contains(SECRET), "the secret was printed:\n{text}");
 
     // A path the server does not serve: the upgrade gets 404, and healthz names the paths.
+    // The secret in the URL this time; the JSON report does not show it either.
     let mut args = check_args("localhost", addr, Some(&ca));
-    args[2] = "nope".to_owned();
+    args[1] = format!("https://localhost:{}/nope?secret={SECRET}", addr.port());
+    args.remove(2);
     args.push("--json".to_owned());
     let (code, text) = doctor(&args).await;
     assert_eq!(code, 1, "{text}");
+    assert!(!text.contains(SECRET), "the secret was printed:\n{text}");
     let report: serde_json::Value = serde_json::from_str(&text).expect("JSON report");
     assert_eq!(report["ok"], false);
     let upgrade = report["checks"]
@@ -197,6 +226,108 @@ async fn a_certificate_from_a_trusted_authority_passes_every_check() {
         upgrade["summary"],
         "/nope answered 404: no workflow there; it serves /hello"
     );
+    let _ = std::fs::remove_file(ca);
+    server.abort();
+}
+
+/// The check of a name in a JSON report.
+fn check_named<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no {name} check in {report}"))
+}
+
+#[tokio::test]
+async fn a_server_without_a_secret_fails_the_secret_check_with_the_fix() {
+    let certs = certs();
+    let ca = write_ca(&certs.ca_pem, "open");
+    let (addr, server) = tls_server(&certs.good).await;
+    let (code, text) = doctor(&check_args("localhost", addr, Some(&ca))).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(
+            "✗ secret   the server has no WORKFLOW_SECRET: anyone who learns the URL can open sessions"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: heroku config:set WORKFLOW_SECRET=$(openssl rand -hex 32), then register the URL again with ?secret="),
+        "{text}"
+    );
+    // Everything else works: the secret is the one failure.
+    assert!(
+        text.contains("✓ upgrade  WebSocket upgrade on /hello: 101"),
+        "{text}"
+    );
+    assert!(text.contains("1 check failed."), "{text}");
+    let _ = std::fs::remove_file(ca);
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_server_that_requires_a_secret_refuses_a_url_without_it_or_with_another() {
+    let certs = certs();
+    let ca = write_ca(&certs.ca_pem, "closed");
+    let (addr, server) = tls_server_with(&certs.good, with_secret()).await;
+    let mut args = check_args("localhost", addr, Some(&ca));
+    args.push("--json".to_owned());
+    let (code, text) = doctor(&args).await;
+    assert_eq!(code, 1, "{text}");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON report");
+    assert_eq!(check_named(&report, "secret")["status"], "pass", "{text}");
+    let upgrade = check_named(&report, "upgrade");
+    assert_eq!(upgrade["status"], "fail", "{text}");
+    assert_eq!(
+        upgrade["summary"],
+        "/hello answered 401: the server requires its secret"
+    );
+    assert!(
+        upgrade["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("?secret=$(heroku config:get WORKFLOW_SECRET)")),
+        "{text}"
+    );
+
+    let wrong = "another-value-3f9d";
+    args[2] = format!("/hello?secret={wrong}");
+    let (code, text) = doctor(&args).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        !text.contains(wrong),
+        "the given secret was printed:\n{text}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON report");
+    assert_eq!(
+        check_named(&report, "upgrade")["summary"],
+        "/hello answered 401: the secret in the URL is not the server's"
+    );
+    let _ = std::fs::remove_file(ca);
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_healthz_that_does_not_say_skips_the_secret_check() {
+    use axum::routing::get;
+    let certs = certs();
+    let ca = write_ca(&certs.ca_pem, "skip");
+    // Another server's health route (or an older SDK's), in front of the real workflow.
+    let router = axum::Router::new()
+        .route(
+            "/healthz",
+            get(|| async {
+                axum::Json(serde_json::json!({"status": "ok", "workflows": ["/hello"]}))
+            }),
+        )
+        .fallback_service(WorkflowServer::new().workflow("hello", hello()).router());
+    let (addr, server) = tls_server_with(&certs.good, router).await;
+    let (code, text) = doctor(&check_args("localhost", addr, Some(&ca))).await;
+    assert_eq!(code, 0, "a skipped check does not fail:\n{text}");
+    assert!(
+        text.contains("- secret   not checked: /healthz does not say whether a secret is required"),
+        "{text}"
+    );
+    assert!(text.contains("All checks passed."), "{text}");
     let _ = std::fs::remove_file(ca);
     server.abort();
 }
