@@ -896,8 +896,8 @@ where
     fn message(&mut self, message: ws::Message<'_>) -> bool {
         match message {
             ws::Message::Text(text) => self.text(text),
-            ws::Message::Binary(bytes) => warn!(
-                bytes,
+            ws::Message::Binary(payload) => warn!(
+                bytes = payload.len(),
                 "ignored a binary frame: Relay sends JSON in text frames only"
             ),
             ws::Message::Ping(payload) => {
@@ -911,7 +911,9 @@ where
                 match self.closing.take() {
                     Some((why, _)) => self.end = Some(why),
                     None => {
-                        // Answer the close handshake, then end.
+                        // Answer the close handshake, then end: with the peer's code (the
+                        // reader lets through only codes that may be sent), or 1000 for a
+                        // close without one (1005 must never be sent).
                         ws::encode_close(code.unwrap_or(1000), "", &mut self.writing);
                         self.end = Some(End::PeerClosed(code));
                     }
