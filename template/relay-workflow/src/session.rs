@@ -889,6 +889,12 @@ where
             // What follows is not parsed (it may be the rest of the offending frame) but
             // still read, so that the close frame reaches Relay before the connection ends.
             self.discard = true;
+            if self.reader.peer_closed() {
+                // The violation was in Relay's own close frame: with the answer queued, the
+                // close handshake is over and no other close will come.
+                self.read_done = true;
+                self.end = self.closing.take().map(|(why, _)| why);
+            }
         }
     }
 

@@ -335,6 +335,8 @@ pub struct Reader {
     len: usize,
     /// The UTF-8 check of a text message under way.
     utf8: Utf8,
+    /// Set once the header of a close frame from the peer has arrived, valid or not.
+    peer_closed: bool,
     max_message: usize,
 }
 
@@ -350,8 +352,17 @@ impl Reader {
             parts: Vec::new(),
             len: 0,
             utf8: Utf8::default(),
+            peer_closed: false,
             max_message,
         }
+    }
+
+    /// Whether the peer's close frame has arrived (its header, at least), valid or not.
+    /// After a violation in a close frame (too long, a code that may not be sent, a reason
+    /// that is not UTF-8) the peer has done its part of the close handshake: once the
+    /// server's close frame is sent, the connection can end without waiting for another.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
     }
 
     /// Bytes of buffer capacity held between reads: the payload so far of an incomplete
@@ -383,7 +394,10 @@ impl Reader {
 
     /// Drop whatever is held.
     fn reset(&mut self) {
-        *self = Reader::new(self.max_message);
+        *self = Reader {
+            peer_closed: self.peer_closed,
+            ..Reader::new(self.max_message)
+        };
     }
 
     /// [`feed`](Self::feed)'s work; `Ok(false)` if `on` asked to stop.
@@ -410,7 +424,7 @@ impl Reader {
                 return Ok(true);
             }
             let header = if self.head_len == 0 {
-                match parse_header(&data[at..])? {
+                match self.header(&data[at..])? {
                     Some(header) => {
                         at += header.header_len;
                         header
@@ -427,7 +441,8 @@ impl Reader {
                 let had = usize::from(self.head_len);
                 let n = (MAX_HEADER - had).min(data.len() - at);
                 self.head[had..had + n].copy_from_slice(&data[at..at + n]);
-                match parse_header(&self.head[..had + n])? {
+                let head = self.head;
+                match self.header(&head[..had + n])? {
                     Some(header) => {
                         at += header.header_len - had;
                         self.head_len = 0;
@@ -442,6 +457,15 @@ impl Reader {
             };
             self.begin(header)?;
         }
+    }
+
+    /// [`parse_header`], noting a close frame from the peer, even one refused.
+    fn header(&mut self, buf: &[u8]) -> Result<Option<Header>, Violation> {
+        let header = parse_header(buf);
+        if buf.len() >= 2 && buf[0] & 0x0f == OpCode::Close.bits() && !matches!(header, Ok(None)) {
+            self.peer_closed = true;
+        }
+        header
     }
 
     /// A frame header arrived: check it against the message under way and the limit.
@@ -947,6 +971,21 @@ mod tests {
                 "code {code}"
             );
         }
+        // The peer's close arrived, invalid as it was: the handshake needs only the answer.
+        let mut r = Reader::new(100);
+        assert!(!r.peer_closed());
+        assert!(collect(&mut r, &client_frame(true, 8, &1005u16.to_be_bytes())).is_err());
+        assert!(r.peer_closed());
+        let mut r = Reader::new(100);
+        assert!(collect(&mut r, &client_frame(true, 8, &[0x03, 0xe8, 0xff])).is_err());
+        assert!(r.peer_closed(), "a close reason that is not UTF-8");
+        let mut r = Reader::new(100);
+        let too_long = [&1000u16.to_be_bytes()[..], &[b'x'; 124]].concat();
+        assert!(collect(&mut r, &client_frame(true, 8, &too_long)[..4]).is_err());
+        assert!(r.peer_closed(), "a close frame refused for its length");
+        let mut r = Reader::new(100);
+        assert!(collect(&mut r, &client_frame(true, 1, &[0xff])).is_err());
+        assert!(!r.peer_closed());
         // No code at all is allowed (and the session answers it with 1000).
         assert_eq!(
             collect(&mut Reader::new(100), &client_frame(true, 8, b"")).unwrap(),
