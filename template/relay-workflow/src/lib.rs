@@ -115,7 +115,12 @@ pub mod testing;
 mod upgrade;
 pub mod urn;
 pub mod workflow;
+#[cfg(not(feature = "tools"))]
 mod ws;
+// Only for the Autobahn echo server (examples/autobahn_echo.rs); not part of the API.
+#[cfg(feature = "tools")]
+#[doc(hidden)]
+pub mod ws;
 
 pub use actions::{Coordinates, IntoCallId, MappedAction};
 pub use error::{Error, Result};

@@ -1029,6 +1029,12 @@ where
             // What follows is not parsed (it may be the rest of the offending frame) but
             // still read, so that the close frame reaches Relay before the connection ends.
             self.discard = true;
+            if self.reader.peer_closed() {
+                // The violation was in Relay's own close frame: with the answer queued, the
+                // close handshake is over and no other close will come.
+                self.read_done = true;
+                self.end = self.closing.take().map(|(why, _)| why);
+            }
         }
     }
 
@@ -1036,8 +1042,8 @@ where
     fn message(&mut self, message: ws::Message<'_>) -> bool {
         match message {
             ws::Message::Text(text) => self.text(text),
-            ws::Message::Binary(bytes) => warn!(
-                bytes,
+            ws::Message::Binary(payload) => warn!(
+                bytes = payload.len(),
                 "ignored a binary frame: Relay sends JSON in text frames only"
             ),
             ws::Message::Ping(payload) => {
@@ -1059,7 +1065,9 @@ where
                 match self.closing.take() {
                     Some((why, _)) => self.end = Some(why),
                     None => {
-                        // Answer the close handshake, then end.
+                        // Answer the close handshake, then end: with the peer's code (the
+                        // reader lets through only codes that may be sent), or 1000 for a
+                        // close without one (1005 must never be sent).
                         ws::encode_close(code.unwrap_or(1000), "", &mut self.writing);
                         self.end = Some(End::PeerClosed(code));
                     }
