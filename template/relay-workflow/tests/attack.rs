@@ -101,7 +101,7 @@ async fn ping_flood_sends_pings_and_reads_nothing() {
     assert!(s.rss_after_kib.is_some() && !s.exited);
     assert!(r
         .to_text()
-        .contains("ping-flood       1 peers: 1 connected, 1 upgraded, 0 refused, 0 unanswered"));
+        .contains("ping-flood       1 peer: 1 connected, 1 upgraded, 0 refused, 0 unanswered"));
     server.shutdown().await;
 }
 

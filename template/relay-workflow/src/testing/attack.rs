@@ -125,7 +125,7 @@ pub const MAX_PEERS: usize = 50_000;
 pub const DEFAULT_EVENT_BYTES: usize = 1_400_000;
 /// The default length a `stall-frames` peer announces (the SDK's default message limit).
 pub const DEFAULT_FRAME_BYTES: u64 = 8 * 1024 * 1024;
-/// How many peers connect and upgrade at the same time.
+/// How many peers make their TCP connection at the same time (not their upgrade).
 const CONNECTING_AT_ONCE: usize = 256;
 /// How often the server's memory is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
@@ -282,10 +282,11 @@ impl AttackReport {
         for m in &self.attacks {
             let _ = writeln!(
                 s,
-                "{:<16} {} peers: {} connected, {} upgraded, {} refused, {} unanswered; {} frames \
+                "{:<16} {} peer{}: {} connected, {} upgraded, {} refused, {} unanswered; {} frames \
                  ({:.1} MB) sent, {} received; {} held to the end, {} dropped by the server",
                 m.mode,
                 m.peers,
+                if m.peers == 1 { "" } else { "s" },
                 m.connected,
                 m.upgraded,
                 m.refused.values().sum::<u64>(),
@@ -530,11 +531,15 @@ pub async fn run(config: AttackConfig) -> Result<AttackReport, String> {
         .pid
         .map(|pid| ServerWatch::start(pid, config.max_rss_kib, stop_tx.clone()));
 
+    // Round robin over the attacks, so that each has its peers connecting from the start.
     let mut peers = Vec::with_capacity(total);
-    for &(attack, n) in &modes {
-        for i in 0..n {
-            let salt = (attack as u64) << 32 | i as u64;
-            peers.push((attack, tokio::spawn(peer(shared.clone(), attack, salt))));
+    let most = modes.iter().map(|&(_, n)| n).max().unwrap_or(0);
+    for i in 0..most {
+        for &(attack, n) in &modes {
+            if i < n {
+                let salt = (attack as u64) << 32 | i as u64;
+                peers.push((attack, tokio::spawn(peer(shared.clone(), attack, salt))));
+            }
         }
     }
     let mut reports: Vec<ModeReport> = modes
@@ -715,27 +720,23 @@ async fn peer(shared: Arc<Shared>, attack: Attack, salt: u64) -> Tally {
     let mut t = Tally::default();
     let ended = shared.ended();
     tokio::pin!(ended);
-    let opened = {
-        let permit = tokio::select! {
-            p = shared.connecting.acquire() => p,
-            _ = &mut ended => {
+    let permit = tokio::select! {
+        p = shared.connecting.acquire() => p.ok(),
+        _ = &mut ended => {
+            bump(&mut t.errors, "not connected by the end".to_owned());
+            return t;
+        }
+    };
+    let opened = tokio::select! {
+        o = open(&shared, attack, &mut t, permit) => o,
+        _ = &mut ended => {
+            if t.connected > 0 {
+                t.unanswered += 1;
+            } else {
                 bump(&mut t.errors, "not connected by the end".to_owned());
-                return t;
             }
-        };
-        let opened = tokio::select! {
-            o = open(&shared, attack, &mut t) => o,
-            _ = &mut ended => {
-                if t.connected > 0 {
-                    t.unanswered += 1;
-                } else {
-                    bump(&mut t.errors, "not connected by the end".to_owned());
-                }
-                return t;
-            }
-        };
-        drop(permit);
-        opened
+            return t;
+        }
     };
     let Some((mut tcp, mut rd)) = opened else {
         return t;
@@ -817,8 +818,14 @@ async fn peer(shared: Arc<Shared>, attack: Attack, salt: u64) -> Tally {
 }
 
 /// Connect, then send the upgrade request and read its answer (`slowloris`: send half of
-/// the request and stop there). `None` when the peer cannot go on (counted in `t`).
-async fn open(shared: &Shared, attack: Attack, t: &mut Tally) -> Option<(TcpStream, Reader)> {
+/// the request and stop there). `None` when the peer cannot go on (counted in `t`). The
+/// `permit` (one of the connections being made at once) is given back once connected.
+async fn open(
+    shared: &Shared,
+    attack: Attack,
+    t: &mut Tally,
+    permit: Option<tokio::sync::SemaphorePermit<'_>>,
+) -> Option<(TcpStream, Reader)> {
     let mut tcp = None;
     let mut last = None;
     for addr in &shared.addrs {
@@ -835,6 +842,7 @@ async fn open(shared: &Shared, attack: Attack, t: &mut Tally) -> Option<(TcpStre
         bump(&mut t.errors, format!("connect: {why}"));
         return None;
     };
+    drop(permit);
     t.connected += 1;
     let _ = tcp.set_nodelay(true);
     let mut rd = Reader::new();
