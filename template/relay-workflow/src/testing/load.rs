@@ -270,14 +270,14 @@ impl LoadReport {
 
 /// A snapshot of a process's resources.
 #[derive(Debug, Clone, Copy)]
-struct ProcSample {
-    rss_kib: u64,
-    hwm_kib: u64,
-    cpu_s: f64,
+pub(super) struct ProcSample {
+    pub(super) rss_kib: u64,
+    pub(super) hwm_kib: u64,
+    pub(super) cpu_s: f64,
 }
 
 /// Read `/proc/<pid>/status` and `/proc/<pid>/stat`.
-fn sample(pid: u32) -> Option<ProcSample> {
+pub(super) fn sample(pid: u32) -> Option<ProcSample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;
@@ -318,17 +318,17 @@ struct Shared {
 }
 
 /// Where the sessions connect, worked out once per run.
-struct Target {
+pub(super) struct Target {
     /// The server's addresses, tried in turn, or the failure every session reports.
-    addrs: Result<Vec<SocketAddr>, String>,
+    pub(super) addrs: Result<Vec<SocketAddr>, String>,
     /// For `wss://`: the TLS connector and the server's name.
     tls: Option<(TlsConnector, ServerName<'static>)>,
     /// The upgrade request up to the value of `Sec-WebSocket-Key`.
-    head: String,
+    pub(super) head: String,
 }
 
 impl Target {
-    async fn new(url: &str) -> Result<Target, String> {
+    pub(super) async fn new(url: &str) -> Result<Target, String> {
         let bad = |e: &dyn std::fmt::Display| format!("bad URL {url:?}: {e}");
         let request = url.into_client_request().map_err(|e| bad(&e))?;
         let uri = request.uri();
@@ -715,10 +715,10 @@ fn json_inner(out: &mut Vec<u8>, s: &str) {
 }
 
 /// The device of every session.
-const DEVICE: &str = "urn:relay-resource:name:device:Bob";
+pub(super) const DEVICE: &str = "urn:relay-resource:name:device:Bob";
 
 /// The start event of every session.
-const START_EVENT: &[u8] = b"{\"_type\":\"wf_api_start_event\",\"trigger\":{\"type\":\"phrase\",\
+pub(super) const START_EVENT: &[u8] = b"{\"_type\":\"wf_api_start_event\",\"trigger\":{\"type\":\"phrase\",\
 \"args\":{\"phrase\":\"hello\",\"spillover\":\"\",\"source_uri\":\"urn:relay-resource:name:device:Bob\"}}}";
 
 const LIFECYCLE_EVENT: &[u8] = b"{\"_type\":\"wf_api_interaction_lifecycle_event\",\"type\":\"";
@@ -749,10 +749,10 @@ impl UrnCache {
 
 /// WebSocket opcodes (RFC 6455 §5.2).
 const OP_CONTINUATION: u8 = 0x0;
-const OP_TEXT: u8 = 0x1;
+pub(super) const OP_TEXT: u8 = 0x1;
 const OP_BINARY: u8 = 0x2;
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
+pub(super) const OP_CLOSE: u8 = 0x8;
+pub(super) const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
 
 /// How much a read asks for at least.
@@ -766,11 +766,11 @@ const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// A frame header as read: where its payload is in [`Reader::buf`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct RawFrame {
+pub(super) struct RawFrame {
     fin: bool,
-    opcode: u8,
-    start: usize,
-    end: usize,
+    pub(super) opcode: u8,
+    pub(super) start: usize,
+    pub(super) end: usize,
 }
 
 /// Where the payload of a text message is.
@@ -791,10 +791,10 @@ enum Got {
 }
 
 /// The receiving side of a connection: bytes read and the frames parsed from them.
-struct Reader {
+pub(super) struct Reader {
     /// Bytes read; those not parsed yet start at `pos`.
-    buf: Vec<u8>,
-    pos: usize,
+    pub(super) buf: Vec<u8>,
+    pub(super) pos: usize,
     /// The fragments of a text message so far.
     message: Vec<u8>,
     /// A fragmented message is in progress: `Some(true)` for text, `Some(false)` binary.
@@ -804,7 +804,7 @@ struct Reader {
 }
 
 impl Reader {
-    fn new() -> Reader {
+    pub(super) fn new() -> Reader {
         Reader {
             buf: Vec::with_capacity(READ_CHUNK),
             pos: 0,
@@ -832,7 +832,7 @@ impl Reader {
     }
 
     /// The next complete frame in the buffer, if there is one.
-    fn parse(&mut self) -> Result<Option<RawFrame>, String> {
+    pub(super) fn parse(&mut self) -> Result<Option<RawFrame>, String> {
         let b = &self.buf[self.pos..];
         if b.len() < 2 {
             return Ok(None);
@@ -991,7 +991,7 @@ impl Writer {
 }
 
 /// Append a final client frame (masked with `mask`).
-fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
+pub(super) fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
     let n = payload.len();
     out.push(0x80 | opcode);
     if n < 126 {
@@ -1133,7 +1133,7 @@ impl<S: Source + AsyncWrite> Conn<'_, S> {
 
 /// Check the server's answer to the upgrade request (status line and headers, without the
 /// blank line).
-fn check_upgrade(head: &[u8], accept: &str) -> Result<(), String> {
+pub(super) fn check_upgrade(head: &[u8], accept: &str) -> Result<(), String> {
     let head = std::str::from_utf8(head).map_err(|_| "connect: a response that is not HTTP")?;
     let mut lines = head.split("\r\n");
     let mut status = lines.next().unwrap_or_default().splitn(3, ' ');

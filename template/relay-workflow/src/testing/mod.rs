@@ -83,6 +83,8 @@
 //! The same machinery drives the `relay-sim` command-line tool (feature `tools`):
 //! `relay-sim ws://127.0.0.1:8080/hello --say Alice --var greeting=Hi`.
 
+#[cfg(feature = "tools")]
+pub mod attack;
 mod auto;
 mod connection;
 mod error;
