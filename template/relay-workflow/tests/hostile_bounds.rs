@@ -148,7 +148,7 @@ async fn a_ping_flood_from_a_peer_that_never_reads_holds_one_pong() {
                 most_buffered = most_buffered.max(h["buffered_bytes"].as_u64().unwrap());
             }
         }
-        if sent % 2000 == 0 {
+        if sent.is_multiple_of(2000) {
             let h = health(&server).await;
             most_buffered = most_buffered.max(h["buffered_bytes"].as_u64().unwrap());
         }
