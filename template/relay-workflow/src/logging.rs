@@ -17,8 +17,7 @@
 use std::fmt::{self, Write as _};
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
@@ -35,8 +34,11 @@ pub(crate) const LOG_QUEUE_BYTES: usize = 1024 * 1024;
 pub(crate) const EXIT_FLUSH: Duration = Duration::from_secs(1);
 /// Each kind of refusal is logged at most once per this interval.
 pub(crate) const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
-/// The writer thread writes at most about this many bytes in one call.
+/// The writer thread keeps a buffer of at most this many bytes between writes.
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
+/// How long the writer thread lets lines gather once the first one arrives: one write and
+/// one wake-up for a burst of lines rather than one each.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// Set up logging to standard output: one line per record, filtered by `RUST_LOG`
 /// (default `info`), without colours when the output is not a terminal (as on Heroku).
@@ -190,23 +192,37 @@ impl Visit for FieldVisitor<'_> {
 // ---------------------------------------------------------------------------------------
 // The queue and its writer thread
 
-enum Message {
-    Line(Vec<u8>),
-    /// Answered once everything queued before it has been written (or has failed to be).
-    Flush(tokio::sync::oneshot::Sender<()>),
-}
-
-/// Where log lines wait for the writer thread: bounded in lines and bytes.
+/// Where log lines wait for the writer thread: one buffer, bounded in lines and bytes. A
+/// line is appended under a lock (no allocation of its own); the writer is woken only when
+/// the buffer was empty, and lets a burst gather before it takes the whole buffer for one
+/// write, so that a busy server wakes it a few hundred times a second, not once a line.
 struct Queue {
-    sender: SyncSender<Message>,
-    /// Lines in the channel.
+    shared: Arc<Shared>,
+    /// Lines in the buffer (not yet taken by the writer).
     lines: Arc<AtomicUsize>,
-    /// Bytes queued or being written.
+    /// Bytes in the buffer or being written.
     bytes: Arc<AtomicUsize>,
     /// Lines dropped since the last line that said so.
     dropped: AtomicU64,
     max_lines: usize,
     max_bytes: usize,
+}
+
+/// What the queue and its writer thread share.
+struct Shared {
+    state: Mutex<Pending>,
+    wake: Condvar,
+    /// Bytes written (or lost to a write error) so far, for `flush`.
+    written: AtomicU64,
+}
+
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    /// Bytes queued so far.
+    pushed: u64,
+    /// Set when the queue is dropped: the writer writes what is left and ends.
+    closed: bool,
 }
 
 impl Queue {
@@ -216,16 +232,19 @@ impl Queue {
         max_lines: usize,
         max_bytes: usize,
     ) -> io::Result<Queue> {
-        // Room for a few flush requests beyond the lines.
-        let (sender, receiver) = mpsc::sync_channel(max_lines + 16);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            written: AtomicU64::new(0),
+        });
         let lines = Arc::new(AtomicUsize::new(0));
         let bytes = Arc::new(AtomicUsize::new(0));
-        let (l, b) = (lines.clone(), bytes.clone());
+        let (sh, l, b) = (shared.clone(), lines.clone(), bytes.clone());
         std::thread::Builder::new()
             .name("relay-log-writer".into())
-            .spawn(move || write_loop(receiver, out, &l, &b))?;
+            .spawn(move || write_loop(&sh, out, &l, &b))?;
         Ok(Queue {
-            sender,
+            shared,
             lines,
             bytes,
             dropped: AtomicU64::new(0),
@@ -234,7 +253,8 @@ impl Queue {
         })
     }
 
-    /// Queue one line, or drop and count it when the queue is full. Never blocks.
+    /// Queue one line, or drop and count it when the queue is full. Never blocks on the
+    /// output (only, briefly, on the buffer's lock).
     fn push(&self, line: &[u8]) {
         if self.dropped.load(Ordering::Relaxed) > 0 && self.has_room() {
             let n = self.dropped.swap(0, Ordering::Relaxed);
@@ -254,20 +274,21 @@ impl Queue {
 
     fn enqueue(&self, line: &[u8]) -> bool {
         let len = line.len();
-        if self.lines.fetch_add(1, Ordering::Relaxed) >= self.max_lines {
-            self.lines.fetch_sub(1, Ordering::Relaxed);
+        let mut pending = lock(&self.shared.state);
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        if self.lines.load(Ordering::Relaxed) >= self.max_lines
+            || (bytes > 0 && bytes + len > self.max_bytes)
+        {
             return false;
         }
-        let before = self.bytes.fetch_add(len, Ordering::Relaxed);
-        if before > 0 && before + len > self.max_bytes {
-            self.bytes.fetch_sub(len, Ordering::Relaxed);
-            self.lines.fetch_sub(1, Ordering::Relaxed);
-            return false;
-        }
-        if self.sender.try_send(Message::Line(line.to_vec())).is_err() {
-            self.bytes.fetch_sub(len, Ordering::Relaxed);
-            self.lines.fetch_sub(1, Ordering::Relaxed);
-            return false;
+        let was_empty = pending.buf.is_empty();
+        pending.buf.extend_from_slice(line);
+        pending.pushed += len as u64;
+        self.lines.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(len, Ordering::Relaxed);
+        drop(pending);
+        if was_empty {
+            self.shared.wake.notify_one();
         }
         true
     }
@@ -275,23 +296,28 @@ impl Queue {
     /// Wait up to `timeout` for every line queued so far to be written.
     async fn flush(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
-        let (ack, done) = tokio::sync::oneshot::channel();
-        let mut message = Message::Flush(ack);
+        let target = lock(&self.shared.state).pushed;
         loop {
-            match self.sender.try_send(message) {
-                Ok(()) => break,
-                Err(mpsc::TrySendError::Disconnected(_)) => return false,
-                Err(mpsc::TrySendError::Full(m)) => {
-                    if tokio::time::Instant::now() >= deadline {
-                        return false;
-                    }
-                    message = m;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
+            if self.shared.written.load(Ordering::Acquire) >= target {
+                return true;
             }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        matches!(tokio::time::timeout_at(deadline, done).await, Ok(Ok(())))
     }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        lock(&self.shared.state).closed = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The line that says how many lines were dropped, in the formatter's layout.
@@ -305,40 +331,40 @@ fn dropped_line(n: u64) -> String {
     line
 }
 
-/// The writer thread: writes what is queued, in batches, ignoring every write error (a
-/// closed pipe loses lines, nothing more). Ends when the queue is dropped.
+/// The writer thread: waits for lines, lets a burst gather for [`GATHER`], then writes the
+/// whole buffer at once, ignoring every write error (a closed pipe loses lines, nothing
+/// more). Ends when the queue is dropped and nothing is left.
 fn write_loop(
-    receiver: Receiver<Message>,
+    shared: &Shared,
     mut out: Box<dyn io::Write + Send>,
     lines: &AtomicUsize,
     bytes: &AtomicUsize,
 ) {
     let mut batch = Vec::new();
-    let mut acks = Vec::new();
-    while let Ok(first) = receiver.recv() {
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Line(line) => {
-                    lines.fetch_sub(1, Ordering::Relaxed);
-                    batch.extend_from_slice(&line);
-                }
-                Message::Flush(ack) => acks.push(ack),
+    loop {
+        let mut pending = lock(&shared.state);
+        while pending.buf.is_empty() {
+            if pending.closed {
+                return;
             }
-            if batch.len() < WRITE_BATCH_BYTES {
-                next = receiver.try_recv().ok();
-            }
+            pending = shared.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
         }
-        if !batch.is_empty() {
-            let _ = out.write_all(&batch);
-            let _ = out.flush();
-            bytes.fetch_sub(batch.len(), Ordering::Relaxed);
-            batch.clear();
-            batch.shrink_to(WRITE_BATCH_BYTES);
+        if !pending.closed {
+            drop(pending);
+            std::thread::sleep(GATHER);
+            pending = lock(&shared.state);
         }
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
-        }
+        std::mem::swap(&mut pending.buf, &mut batch);
+        lines.store(0, Ordering::Relaxed);
+        drop(pending);
+        let _ = out.write_all(&batch);
+        let _ = out.flush();
+        bytes.fetch_sub(batch.len(), Ordering::Relaxed);
+        shared
+            .written
+            .fetch_add(batch.len() as u64, Ordering::Release);
+        batch.clear();
+        batch.shrink_to(WRITE_BATCH_BYTES);
     }
 }
 
