@@ -3,10 +3,12 @@
 //! The accept loop takes the next connection from the kernel's listen backlog only when
 //! fewer than [`STARTING_PER_WORKER`] per worker of the connections it admitted are still
 //! *starting*: accepted, but their first event not yet received, and admitted less than
-//! [`STARTING_WINDOW`] ago. When tasks wait in the runtime's global queue (they overflowed
-//! a worker's local queue: the server is behind), the accept loop first lets one round of
-//! them run, at most [`BUSY_YIELDS`] times: it never sleeps, so new sessions keep starting
-//! at the pace they start even while peers keep the runtime busy (with large events, say).
+//! [`STARTING_WINDOW`] ago. Then it lets the work already queued go first: it yields, and
+//! while a yield takes longer than [`BUSY_LAG`] to come back or tasks wait in the runtime's
+//! global queue (they overflowed a worker's local queue), it yields again, at most
+//! [`BUSY_YIELDS`] times. It counts rounds, never time: a runtime kept busy by a few long
+//! polls (peers sending large events, say) costs each accept a few rounds, not a fixed
+//! sleep, so new sessions keep starting at the pace they start.
 //!
 //! The second condition matters because a new session costs nothing until Relay answers
 //! its `101` with the start event, one round trip later: a runtime that looks quiet for a
@@ -23,9 +25,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// Rounds of queued tasks the accept loop lets run before the next accept, at most, while
-/// tasks wait in the runtime's global queue.
-const BUSY_YIELDS: usize = 2;
+/// Scheduling delay above which the runtime counts as busy.
+const BUSY_LAG: Duration = Duration::from_micros(500);
+/// Rounds of queued work the accept loop lets run before the next accept, at most, while
+/// the runtime is busy.
+const BUSY_YIELDS: usize = 8;
 /// The longest a new connection waits in the backlog for a place among those starting.
 const MAX_ADMISSION_WAIT: Duration = Duration::from_millis(250);
 /// Connections admitted and still starting, per runtime worker, before the next waits.
@@ -111,10 +115,9 @@ impl Admission {
             match free {
                 Some(index) => {
                     for _ in 0..BUSY_YIELDS {
-                        if !behind() {
+                        if quiet().await {
                             break;
                         }
-                        tokio::task::yield_now().await;
                     }
                     return self.take(index);
                 }
@@ -165,12 +168,16 @@ impl Admission {
     }
 }
 
-/// Whether tasks wait in the runtime's global queue: the server is behind.
-fn behind() -> bool {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .global_queue_depth()
-        > 0
+/// Let one round of queued work run; whether the runtime was quiet: the yield came back
+/// within [`BUSY_LAG`] and no task waits in its global queue.
+async fn quiet() -> bool {
+    let asked = Instant::now();
+    tokio::task::yield_now().await;
+    asked.elapsed() < BUSY_LAG
+        && tokio::runtime::Handle::current()
+            .metrics()
+            .global_queue_depth()
+            == 0
 }
 
 #[cfg(test)]
@@ -284,7 +291,7 @@ mod tests {
             stop.store(true, Ordering::Relaxed);
             busy.await.unwrap();
             assert!(
-                rounds <= 40 * (BUSY_YIELDS as u64 + 1),
+                rounds <= 40 * (BUSY_YIELDS as u64 + 2),
                 "40 admissions waited for {rounds} rounds of a busy task"
             );
         });
