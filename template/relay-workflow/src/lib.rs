@@ -79,6 +79,7 @@
 //! | `MAX_PENDING_REQUESTS` | 1000 | actions awaiting a response per session; one more fails with [`Error::TooManyPending`] |
 //! | `MAX_QUEUED_EVENTS` | 256 | events one session may have waiting for a busy handler; one more closes it with 1008 |
 //! | `MAX_BUFFERED_BYTES` | 67108864 | bytes buffered for all peers together; when spent, sessions mid-message wait (10 s at most, then 1013) |
+//! | `MAX_READ_BYTES_PER_SEC` | 1048576 | bytes per second one session reads on average beyond one largest message (0: no limit) |
 //! | `MAX_CONNECTING` | 1024 | connections that have not started a session (reading the request, or awaiting the first event); a newer one takes the oldest one's place |
 //! | `TLS_CERT_FILE`, `TLS_KEY_FILE` | unset | PEM certificate chain and key: serve https/wss directly (not on Heroku) |
 //!

@@ -87,6 +87,10 @@ pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
 /// Default most connections that have not started a session: reading their request, or
 /// upgraded and waiting for their first event. A newer one takes the oldest one's place.
 pub const DEFAULT_MAX_CONNECTING: usize = 1024;
+/// Default bytes per second a session reads on average once a burst of one largest message
+/// is spent: far above what Relay sends (a 1.4 MB speech event now and then), far below what
+/// a peer streaming large messages would make the server parse.
+pub const DEFAULT_MAX_READ_BYTES_PER_SEC: usize = 1024 * 1024;
 /// Default interval of the keep-awake request.
 pub const DEFAULT_KEEP_AWAKE_INTERVAL: Duration = Duration::from_secs(25 * 60);
 /// After the deadline's 1001 close frames, how long the server waits for sessions to finish
@@ -188,6 +192,7 @@ pub struct WorkflowServer {
     max_queued_events: Option<usize>,
     max_buffered_bytes: Option<usize>,
     max_connecting: Option<usize>,
+    max_read_rate: Option<usize>,
     tls: Option<(PathBuf, PathBuf)>,
 }
 
@@ -348,6 +353,17 @@ impl WorkflowServer {
         self
     }
 
+    /// Bytes per second one session reads on average (default 1 MiB/s; env
+    /// `MAX_READ_BYTES_PER_SEC`; 0 for no limit). A session may first read one largest
+    /// message ([`max_message_size`](Self::max_message_size)) at full speed; beyond that,
+    /// reading waits for the average to come down (a warning says so, once per session).
+    /// A peer streaming large messages then costs the server a small share of a core, and
+    /// new sessions keep starting at their usual pace.
+    pub fn max_read_rate(mut self, bytes_per_sec: usize) -> Self {
+        self.max_read_rate = Some(bytes_per_sec);
+        self
+    }
+
     /// Serve https/wss directly with this PEM certificate chain and private key (env
     /// `TLS_CERT_FILE`, `TLS_KEY_FILE`), for hosts where nothing terminates TLS in front of
     /// the app. Not for Heroku, whose router already does. The files are read when the
@@ -432,6 +448,9 @@ impl WorkflowServer {
         }
         if self.max_connecting.is_none() {
             self.max_connecting = env_count("MAX_CONNECTING", 1)?;
+        }
+        if self.max_read_rate.is_none() {
+            self.max_read_rate = env_count("MAX_READ_BYTES_PER_SEC", 0)?;
         }
         if self.tls.is_none() {
             let cert = std::env::var("TLS_CERT_FILE")
@@ -519,6 +538,7 @@ impl WorkflowServer {
             max_queued_events: self.max_queued_events.unwrap_or(DEFAULT_MAX_QUEUED_EVENTS),
             budget: Arc::new(Budget::new(budget)),
             connecting: Connecting::new(self.max_connecting.unwrap_or(DEFAULT_MAX_CONNECTING)),
+            read_rate: self.max_read_rate.unwrap_or(DEFAULT_MAX_READ_BYTES_PER_SEC),
             refusals: Refusals::default(),
         });
         let mut router = Router::new().route("/healthz", get(health));
@@ -1087,6 +1107,7 @@ struct App {
     max_queued_events: usize,
     budget: Arc<Budget>,
     connecting: Arc<Connecting>,
+    read_rate: usize,
     /// Refusal lines, each kind at most once per interval.
     refusals: Refusals,
 }
@@ -1105,6 +1126,7 @@ impl App {
             max_queued_events: self.max_queued_events,
             budget: self.budget.clone(),
             evict,
+            read_rate: self.read_rate,
         }
     }
 }
@@ -1354,7 +1376,9 @@ fn env_count(name: &'static str, min: usize) -> Result<Option<usize>, ServeError
             Ok(n) if n >= min => Ok(Some(n)),
             _ => Err(ServeError::Env {
                 name,
-                problem: if min <= 1 {
+                problem: if min == 0 {
+                    "must be a whole number (0 for no limit)"
+                } else if min == 1 {
                     "must be a whole number, at least 1"
                 } else {
                     "must be a whole number, at least 1024"

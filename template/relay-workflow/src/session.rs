@@ -46,7 +46,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const RECENT_EVENTS: usize = 16;
 /// Bytes read from the socket at a time, into a buffer on the driver's stack.
 const READ_CHUNK: usize = 8 * 1024;
-/// Reads per wake-up before the driver lets other sessions run.
+/// Reads per wake-up before the driver lets other sessions run. A session in the middle of
+/// a message longer than a read takes one read per turn: a peer streaming large messages
+/// gets its share of the runtime, not the share of every session behind it.
 const READS_PER_POLL: usize = 16;
 /// Frames longer than this are shortened in log lines.
 const LOG_FRAME_CHARS: usize = 200;
@@ -85,6 +87,9 @@ pub(crate) struct SessionContext {
     /// Cancelled at the shutdown deadline (a child of `force_close`), or earlier when a newer
     /// connection takes this one's place among those connecting (`MAX_CONNECTING`).
     pub evict: CancellationToken,
+    /// Bytes per second a session reads on average once its burst (the largest message) is
+    /// spent (`MAX_READ_BYTES_PER_SEC`); 0 for no limit.
+    pub read_rate: usize,
 }
 
 /// One place in the server's session count, taken before the upgrade and given back when
@@ -590,6 +595,13 @@ impl std::fmt::Display for End {
     }
 }
 
+/// The time `bytes` take at `rate` bytes per second.
+fn rate_time(bytes: usize, rate: usize) -> Duration {
+    Duration::from_nanos(
+        (bytes as u128 * 1_000_000_000 / rate.max(1) as u128).min(u64::MAX as u128) as u64,
+    )
+}
+
 fn clip(text: &str) -> String {
     // Escaped here as well as by the log formatter: a frame is the peer's text.
     if text.len() <= LOG_FRAME_CHARS {
@@ -682,6 +694,14 @@ struct Driver<S> {
     partial_since: Option<Instant>,
     /// When the shutdown deadline was seen: every later phase ends by `FORCED_GRACE` after.
     forced_at: Option<Instant>,
+    /// The read-rate limiter's clock (a generic cell rate algorithm): every byte read moves
+    /// it on by `1 / read_rate` seconds; reading waits while it runs ahead of now by more
+    /// than the burst (the largest message).
+    read_clock: Instant,
+    /// Set once the read-rate limiter has held this session back (logged once).
+    rate_limited: bool,
+    /// Set once the session's first event has let go of its place among connections.
+    started_up: bool,
     got_event: bool,
     first_deadline: Instant,
     next_ping: Instant,
@@ -758,6 +778,9 @@ where
             held_for_writes: false,
             partial_since: None,
             forced_at: None,
+            read_clock: started,
+            rate_limited: false,
+            started_up: false,
             got_event: false,
             first_deadline: started + ctx.first_event_timeout,
             next_ping: started + ctx.ping_interval,
@@ -913,6 +936,14 @@ where
             if !self.read_done {
                 self.read(cx);
             }
+            if self.got_event && !self.started_up {
+                // Started: no newer connection can take this one's place any more, so only
+                // the shutdown deadline's token is needed (its child is freed).
+                self.started_up = true;
+                self.ctx.evict = self.ctx.force_close.clone();
+                shutdown.set(self.ctx.force_close.clone().cancelled_owned());
+                self.wake.flags.fetch_or(WAKE_SHUTDOWN, Ordering::SeqCst);
+            }
             self.run_handlers(flags & WAKE_HANDLER != 0);
             if self.stopped && self.closing.is_none() && self.end.is_none() {
                 debug!("stop event handled; closing with 1000");
@@ -969,6 +1000,17 @@ where
                 return;
             }
             self.budget_wait = None;
+            if self.read_resumes().is_some() {
+                if !self.rate_limited {
+                    self.rate_limited = true;
+                    warn!(
+                        rate = self.ctx.read_rate,
+                        "reading slowed: Relay sent more than {} bytes/s on average beyond one largest message (MAX_READ_BYTES_PER_SEC)",
+                        self.ctx.read_rate
+                    );
+                }
+                return;
+            }
             let mut buf = ReadBuf::uninit(&mut chunk);
             match Pin::new(&mut self.socket).poll_read(cx, &mut buf) {
                 Poll::Pending => return,
@@ -979,6 +1021,7 @@ where
                 }
                 Poll::Ready(Ok(())) => {
                     let data = buf.filled_mut();
+                    self.charge_read(data.len());
                     if data.is_empty() {
                         self.read_done = true;
                         self.finish_with(End::PeerVanished("end of stream".into()));
@@ -987,6 +1030,10 @@ where
                     self.consume(data);
                     if self.read_done {
                         return;
+                    }
+                    if self.reader.held() > 0 {
+                        // Part of a message: the rest in later turns.
+                        break;
                     }
                 }
             }
@@ -1252,6 +1299,24 @@ where
         self.queue.push_back((Box::new(event), bytes));
     }
 
+    /// When reading may resume, if the read-rate limiter holds it back now.
+    fn read_resumes(&self) -> Option<Instant> {
+        if self.ctx.read_rate == 0 {
+            return None;
+        }
+        let burst = rate_time(self.ctx.max_message_size, self.ctx.read_rate);
+        let resume = self.read_clock.checked_sub(burst)?;
+        (resume > Instant::now()).then_some(resume)
+    }
+
+    /// Move the read-rate limiter's clock on by `bytes` just read.
+    fn charge_read(&mut self, bytes: usize) {
+        if self.ctx.read_rate > 0 && bytes > 0 {
+            self.read_clock =
+                self.read_clock.max(Instant::now()) + rate_time(bytes, self.ctx.read_rate);
+        }
+    }
+
     /// Whether more waits to be written than a peer may leave unread.
     fn writes_backed_up(&self) -> bool {
         self.writing.len() - self.written > WRITE_BACKLOG
@@ -1412,6 +1477,9 @@ where
         }
         if self.budget_wait.is_some() {
             next = next.min(Instant::now() + BUDGET_RETRY);
+        }
+        if let Some(resume) = self.read_resumes() {
+            next = next.min(resume);
         }
         next
     }

@@ -396,3 +396,56 @@ async fn shutdown_ends_within_the_deadline_plus_two_seconds_whatever_is_in_fligh
     );
     drop(peers);
 }
+
+#[tokio::test]
+async fn a_peer_streaming_large_messages_is_read_no_faster_than_the_read_rate() {
+    capture_logs();
+    const MESSAGE: usize = 32 * 1024;
+    const RATE: usize = 64 * 1024;
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = seen.clone();
+    let workflow = Workflow::new().on_event(move |_relay, _event| {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+    });
+    let server = TestServer::start(
+        WorkflowServer::new()
+            .workflow("any", workflow)
+            .max_message_size(2 * MESSAGE)
+            .max_read_rate(RATE),
+    )
+    .await;
+    let mut tcp = raw_upgrade(server.addr(), "any").await;
+    // Unknown events of 32 KiB each, as fast as the socket takes them, for 2 s.
+    let body = format!(
+        r#"{{"_type":"wf_api_big_event","data":"{}"}}"#,
+        "x".repeat(MESSAGE - 40)
+    );
+    let frame = masked(0x81, body.as_bytes());
+    let began = Instant::now();
+    while began.elapsed() < Duration::from_secs(2) {
+        if tokio::time::timeout(Duration::from_millis(100), tcp.write_all(&frame))
+            .await
+            .is_err()
+        {
+            // The server stopped reading: wait for the rest of the 2 s.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let elapsed = began.elapsed();
+    let handled = seen.load(std::sync::atomic::Ordering::Relaxed);
+    // One burst of the largest message at full speed, then the rate (with a second of slack).
+    let most = (2 * MESSAGE + RATE * (elapsed.as_secs() as usize + 1)) / body.len() + 1;
+    assert!(
+        handled <= most,
+        "{handled} messages of {} bytes read in {elapsed:?} at {RATE} bytes/s",
+        body.len()
+    );
+    assert!(handled >= 1, "nothing was read");
+    wait_for_log("MAX_READ_BYTES_PER_SEC").await;
+    drop(tcp);
+    server.shutdown().await;
+}
