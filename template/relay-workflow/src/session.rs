@@ -63,6 +63,8 @@ const BUDGET_RETRY: Duration = Duration::from_millis(20);
 /// A message must arrive whole within this time of its first bytes, or the session is
 /// closed with 1008: a peer cannot hold part of the buffer budget by trickling a message.
 const MESSAGE_DEADLINE: Duration = Duration::from_secs(30);
+/// Bytes read between two looks at the clock for the read-rate limiter.
+const RATE_QUANTUM: usize = 64 * 1024;
 /// After the shutdown deadline, the time a session gets to finish closing: the close
 /// handshake and the last writes together, no more.
 pub(crate) const FORCED_GRACE: Duration = Duration::from_secs(1);
@@ -696,8 +698,13 @@ struct Driver<S> {
     forced_at: Option<Instant>,
     /// The read-rate limiter's clock (a generic cell rate algorithm): every byte read moves
     /// it on by `1 / read_rate` seconds; reading waits while it runs ahead of now by more
-    /// than the burst (the largest message).
+    /// than the burst (the largest message). Bytes are billed in quanta of
+    /// [`RATE_QUANTUM`], so that a session with small messages never reads the clock for it.
     read_clock: Instant,
+    /// Bytes read and not billed to `read_clock` yet.
+    unbilled: u32,
+    /// Set while the limiter holds reading back (until `read_clock - burst`).
+    rate_held: bool,
     /// Set once the read-rate limiter has held this session back (logged once).
     rate_limited: bool,
     /// Set once the session's first event has let go of its place among connections.
@@ -779,6 +786,8 @@ where
             partial_since: None,
             forced_at: None,
             read_clock: started,
+            unbilled: 0,
+            rate_held: false,
             rate_limited: false,
             started_up: false,
             got_event: false,
@@ -1300,21 +1309,35 @@ where
     }
 
     /// When reading may resume, if the read-rate limiter holds it back now.
-    fn read_resumes(&self) -> Option<Instant> {
-        if self.ctx.read_rate == 0 {
+    fn read_resumes(&mut self) -> Option<Instant> {
+        if !self.rate_held {
             return None;
         }
         let burst = rate_time(self.ctx.max_message_size, self.ctx.read_rate);
-        let resume = self.read_clock.checked_sub(burst)?;
-        (resume > Instant::now()).then_some(resume)
+        match self.read_clock.checked_sub(burst) {
+            Some(resume) if resume > Instant::now() => Some(resume),
+            _ => {
+                self.rate_held = false;
+                None
+            }
+        }
     }
 
-    /// Move the read-rate limiter's clock on by `bytes` just read.
+    /// Count `bytes` just read; every [`RATE_QUANTUM`] moves the read-rate limiter's clock
+    /// on, and holds reading back if it runs ahead by more than the burst.
     fn charge_read(&mut self, bytes: usize) {
-        if self.ctx.read_rate > 0 && bytes > 0 {
-            self.read_clock =
-                self.read_clock.max(Instant::now()) + rate_time(bytes, self.ctx.read_rate);
+        if self.ctx.read_rate == 0 {
+            return;
         }
+        self.unbilled = self.unbilled.saturating_add(bytes as u32);
+        if (self.unbilled as usize) < RATE_QUANTUM {
+            return;
+        }
+        let now = Instant::now();
+        let rate = self.ctx.read_rate;
+        self.read_clock = self.read_clock.max(now) + rate_time(self.unbilled as usize, rate);
+        self.unbilled = 0;
+        self.rate_held = self.read_clock > now + rate_time(self.ctx.max_message_size, rate);
     }
 
     /// Whether more waits to be written than a peer may leave unread.
@@ -1478,8 +1501,11 @@ where
         if self.budget_wait.is_some() {
             next = next.min(Instant::now() + BUDGET_RETRY);
         }
-        if let Some(resume) = self.read_resumes() {
-            next = next.min(resume);
+        if self.rate_held {
+            let burst = rate_time(self.ctx.max_message_size, self.ctx.read_rate);
+            if let Some(resume) = self.read_clock.checked_sub(burst) {
+                next = next.min(resume);
+            }
         }
         next
     }
