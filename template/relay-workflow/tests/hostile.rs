@@ -24,16 +24,6 @@ const SECRET: &str = "hostile-test-secret-0b7c1d9e8f";
 /// A guess an attacker sends; it must never reach a log line either.
 const WRONG: &str = "wrong-guess-value-4a5b6c7d";
 
-async fn health(server: &TestServer) -> Value {
-    let text = reqwest::get(server.http_url("healthz"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 /// Poll the health route (bounded) until the live session count is `n`.
 async fn wait_for_sessions(server: &TestServer, n: u64) {
     let mut last = Value::Null;
@@ -559,47 +549,6 @@ async fn a_peer_that_stops_reading_is_given_up_without_stalling_others() {
     server.shutdown().await;
 }
 
-/// A client frame with a fixed mask; `first` is the first header byte (FIN, RSV, opcode).
-fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x11, 0x22, 0x33, 0x44];
-    let mut out = vec![first];
-    if payload.len() < 126 {
-        out.push(0x80 | payload.len() as u8);
-    } else {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
-
-/// Read until the server's close frame (its code) or the end of the stream, within 5 s.
-async fn close_code(tcp: &mut TcpStream) -> Option<u16> {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        // Server frames are unmasked; look for a close frame among them.
-        let mut at = 0;
-        while at + 4 <= seen.len() {
-            let (len, header) = match seen[at + 1] & 0x7f {
-                126 => (u16::from_be_bytes([seen[at + 2], seen[at + 3]]) as usize, 4),
-                n => (n as usize, 2),
-            };
-            if seen[at] == 0x88 && len >= 2 {
-                return Some(u16::from_be_bytes([seen[at + 2], seen[at + 3]]));
-            }
-            at += header + len;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, tcp.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
-            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
 #[tokio::test]
 async fn websocket_protocol_violations_close_with_the_right_code() {
     capture_logs_at("trace");
@@ -636,7 +585,11 @@ async fn websocket_protocol_violations_close_with_the_right_code() {
         let mut tcp = raw_upgrade(server.addr(), "hellopath").await;
         tcp.write_all(&masked(0x81, start)).await.unwrap();
         tcp.write_all(&frame).await.unwrap();
-        assert_eq!(close_code(&mut tcp).await, Some(code), "{what}");
+        assert_eq!(
+            close_code_within(&mut tcp, Duration::from_secs(5)).await,
+            Some(code),
+            "{what}"
+        );
     }
     wait_for_log("closing with 1002: Relay broke the WebSocket protocol").await;
     wait_for_log("closing with 1007").await;
@@ -666,18 +619,13 @@ async fn frames_that_trickle_in_a_byte_at_a_time_still_make_a_session() {
         tcp.write_all(&[b]).await.unwrap();
     }
     // The pong comes back, then the workflow's first request.
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !String::from_utf8_lossy(&seen).contains("wf_api_start_interaction_request") {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let n = tokio::time::timeout(left, tcp.read(&mut buf))
-            .await
-            .expect("no request within 5 s")
-            .unwrap();
-        assert!(n > 0, "closed early");
-        seen.extend_from_slice(&buf[..n]);
-    }
+    let seen = read_until(
+        &mut tcp,
+        b"wf_api_start_interaction_request",
+        Duration::from_secs(5),
+        "the workflow's first request",
+    )
+    .await;
     assert_eq!(
         &seen[..4],
         &[0x8a, 2, b'h', b'i'],

@@ -10,24 +10,12 @@ mod common;
 use common::*;
 use relay_workflow::prelude::*;
 use relay_workflow::testing::{AutoResponder, Simulator, TestServer};
-use serde_json::Value;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const START: &str = r#"{"_type":"wf_api_start_event","trigger":{"type":"phrase","args":{"phrase":"hello","spillover":"","source_uri":"urn:relay-resource:name:device:Bob"}}}"#;
 const STARTED: &str = r#"{"_type":"wf_api_interaction_lifecycle_event","type":"started","source_uri":"urn:relay-resource:name:interaction:hello?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob"}"#;
-
-async fn health(server: &TestServer) -> Value {
-    let text = reqwest::get(server.http_url("healthz"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
 
 /// Run the hello workflow to its end through `url`.
 async fn complete_hello(url: &str) {
@@ -44,86 +32,10 @@ async fn complete_hello(url: &str) {
     assert_eq!(t.said()[1], "Hello Ann! You are using Bob.");
 }
 
-/// A masked client frame; `first` is the first header byte (FIN, RSV, opcode). `announce`
-/// is the payload length written in the header (the payload sent may be shorter).
-fn frame_announcing(first: u8, announce: usize, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x11, 0x22, 0x33, 0x44];
-    let mut out = vec![first];
-    if announce < 126 {
-        out.push(0x80 | announce as u8);
-    } else if announce <= 0xffff {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(announce as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(announce as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
-
-fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-    frame_announcing(first, payload.len(), payload)
-}
-
-/// Read until the server's close frame (its code) or the end of the stream, within `limit`.
-async fn close_code_within(tcp: &mut TcpStream, limit: Duration) -> Option<u16> {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + limit;
-    loop {
-        let mut at = 0;
-        while at + 2 <= seen.len() {
-            let (len, header) = match seen[at + 1] & 0x7f {
-                126 if at + 4 <= seen.len() => {
-                    (u16::from_be_bytes([seen[at + 2], seen[at + 3]]) as usize, 4)
-                }
-                126 => break,
-                n => (n as usize, 2),
-            };
-            if seen[at] == 0x88 && len >= 2 && at + 4 <= seen.len() {
-                return Some(u16::from_be_bytes([seen[at + 2], seen[at + 3]]));
-            }
-            at += header + len;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, tcp.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
-            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
-/// An upgraded connection to `path` whose receive buffer is small, so that what the server
-/// sends and the peer does not read stays on the server's side.
-async fn small_window_upgrade(addr: SocketAddr, path: &str) -> TcpStream {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut tcp = socket.connect(addr).await.unwrap();
-    let request = format!(
-        "GET /{path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        assert_eq!(
-            tcp.read(&mut byte).await.unwrap(),
-            1,
-            "closed during handshake"
-        );
-        head.push(byte[0]);
-    }
-    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
-    tcp
-}
-
 #[tokio::test]
 async fn a_ping_flood_from_a_peer_that_never_reads_holds_one_pong() {
     let server = TestServer::start(WorkflowServer::new().workflow("hello", hello())).await;
-    let mut tcp = small_window_upgrade(server.addr(), "hello").await;
+    let mut tcp = raw_upgrade_with(server.addr(), "hello", Some(4096)).await;
     tcp.write_all(&masked(0x81, START.as_bytes()))
         .await
         .unwrap();

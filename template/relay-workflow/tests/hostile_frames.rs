@@ -45,11 +45,6 @@ fn mask_from(offset: usize, payload: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// A whole masked client frame.
-fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-    [header(first, payload.len() as u64), mask_from(0, payload)].concat()
-}
-
 /// An upgraded connection that has sent the start event, so its session is running.
 async fn started(server: &TestServer) -> TcpStream {
     let mut tcp = raw_upgrade(server.addr(), "hellopath").await;
@@ -259,18 +254,13 @@ async fn text_that_is_not_utf8_is_refused_with_1007_before_the_message_ends() {
     ]
     .concat();
     tcp.write_all(&wire).await.unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !seen.windows(10).any(|w| w == b"still here") {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let n = tokio::time::timeout(left, tcp.read(&mut buf))
-            .await
-            .expect("the pong within 5 s")
-            .unwrap();
-        assert!(n > 0, "closed after a valid split character");
-        seen.extend_from_slice(&buf[..n]);
-    }
+    read_until(
+        &mut tcp,
+        b"still here",
+        Duration::from_secs(5),
+        "the pong after a valid split character",
+    )
+    .await;
     wait_for_log("closing with 1007").await;
     server.shutdown().await;
 }

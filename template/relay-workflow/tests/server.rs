@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use relay_workflow::testing::{AutoResponder, Simulator, TestServer, Trigger};
 use relay_workflow::WorkflowServer;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
@@ -18,16 +18,6 @@ async fn hello_server() -> TestServer {
             .workflow("hellopath", hello()),
     )
     .await
-}
-
-async fn health(server: &TestServer) -> Value {
-    let text = reqwest::get(server.http_url("healthz"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 /// Poll the health route (bounded) until the live session count is `n`.
