@@ -198,6 +198,27 @@ async fn many_peers_holding_parts_of_large_messages_stay_within_the_budget() {
     for p in peers {
         held.push(p.await.unwrap());
     }
+    // The budget stays spent: a session held back by it for 10 s is closed with 1013, and
+    // what it held is given back.
+    let mut closed = 0;
+    for tcp in held.iter_mut() {
+        if close_code_within(tcp, Duration::from_secs(12)).await == Some(1013) {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 1,
+        "no session waiting for the budget was closed with 1013"
+    );
+    let mut buffered = u64::MAX;
+    for _ in 0..100 {
+        buffered = health(&server).await["buffered_bytes"].as_u64().unwrap();
+        if buffered <= BUDGET as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(buffered <= BUDGET as u64, "{buffered} bytes still buffered");
     drop(held);
     server.shutdown().await;
 }
