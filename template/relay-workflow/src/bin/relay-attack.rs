@@ -14,6 +14,10 @@
 
 use relay_workflow::testing::attack::{run, Attack, AttackConfig, AttackReport};
 use std::process::ExitCode;
+
+#[path = "shared/args.rs"]
+mod args;
+use args::{check_pid, number, seconds, split_flag, value_of};
 use std::time::Duration;
 
 const USAGE: &str = "\
@@ -107,22 +111,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{flag} needs a number, got {value:?}"))
-}
-
-fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
-    let secs: f64 = number(flag, value)?;
-    if !(secs.is_finite() && (0.0..=1e6).contains(&secs)) {
-        return Err(format!(
-            "{flag} needs a number of seconds ≥ 0, got {value:?}"
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 fn mode(name: &str) -> Result<Attack, String> {
     Attack::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = Attack::ALL.iter().map(|a| a.name()).collect();
@@ -139,10 +127,7 @@ fn parse(args: Vec<String>) -> Result<Option<(AttackConfig, bool)>, String> {
     let mut json = false;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
+        let (flag, inline) = split_flag(&arg);
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--json" => match inline {
@@ -150,10 +135,7 @@ fn parse(args: Vec<String>) -> Result<Option<(AttackConfig, bool)>, String> {
                 None => json = true,
             },
             f if f.starts_with('-') && f != "-" => {
-                let value = match inline.or_else(|| it.next()) {
-                    Some(v) => v,
-                    None => return Err(format!("{f} needs a value")),
-                };
+                let value = value_of(f, inline, &mut it)?;
                 match f {
                     "-n" | "--peers" => counts.push(match value.split_once('=') {
                         Some((m, n)) => (Some(mode(m)?), number(f, n)?),
@@ -224,13 +206,7 @@ fn parse(args: Vec<String>) -> Result<Option<(AttackConfig, bool)>, String> {
         }
         config.max_rss_kib = Some(mib.saturating_mul(1024));
     }
-    if let Some(pid) = config.pid {
-        if !std::path::Path::new(&format!("/proc/{pid}/status")).exists() {
-            return Err(format!(
-                "--pid {pid}: no such process in /proc (give the server's process id)"
-            ));
-        }
-    }
+    check_pid(config.pid)?;
     Ok(Some((config, json)))
 }
 

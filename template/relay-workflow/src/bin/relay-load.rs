@@ -15,7 +15,10 @@
 
 use relay_workflow::testing::load::{run, Limit, LoadConfig, LoadReport};
 use std::process::ExitCode;
-use std::time::Duration;
+
+#[path = "shared/args.rs"]
+mod args;
+use args::{check_pid, number, seconds, split_flag, value_of};
 
 const USAGE: &str = "\
 relay-load — many concurrent simulated Relay sessions against a workflow server
@@ -102,22 +105,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{flag} needs a number, got {value:?}"))
-}
-
-fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
-    let secs: f64 = number(flag, value)?;
-    if !(secs.is_finite() && secs >= 0.0) {
-        return Err(format!(
-            "{flag} needs a number of seconds ≥ 0, got {value:?}"
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 /// The configuration and whether to print JSON; `None` for `--help`.
 fn parse(args: Vec<String>) -> Result<Option<(LoadConfig, bool)>, String> {
     let mut url = None;
@@ -128,10 +115,7 @@ fn parse(args: Vec<String>) -> Result<Option<(LoadConfig, bool)>, String> {
     let mut json = false;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
+        let (flag, inline) = split_flag(&arg);
         let switch = |inline: &Option<String>| match inline {
             Some(_) => Err(format!("{flag} takes no value")),
             None => Ok(true),
@@ -142,10 +126,7 @@ fn parse(args: Vec<String>) -> Result<Option<(LoadConfig, bool)>, String> {
             "--fair" => config.fair = switch(&inline)?,
             "--park" => config.park = switch(&inline)?,
             f if f.starts_with('-') && f != "-" => {
-                let value = match inline.or_else(|| it.next()) {
-                    Some(v) => v,
-                    None => return Err(format!("{f} needs a value")),
-                };
+                let value = value_of(f, inline, &mut it)?;
                 match f {
                     "-c" | "--concurrency" => concurrency = Some(number::<usize>(f, &value)?),
                     "-n" | "--sessions" => sessions = Some(number::<u64>(f, &value)?),
@@ -183,19 +164,14 @@ fn parse(args: Vec<String>) -> Result<Option<(LoadConfig, bool)>, String> {
             return Err("give --sessions M or --duration SECS (or --park)".into())
         }
     };
-    if let Some(pid) = config.pid {
-        if !std::path::Path::new(&format!("/proc/{pid}/status")).exists() {
-            return Err(format!(
-                "--pid {pid}: no such process in /proc (give the server's process id)"
-            ));
-        }
-    }
+    check_pid(config.pid)?;
     Ok(Some((config, json)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
