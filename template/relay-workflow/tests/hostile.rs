@@ -37,17 +37,6 @@ async fn wait_for_sessions(server: &TestServer, n: u64) {
     panic!("session count never reached {n}: {last}");
 }
 
-/// Run the hello workflow to its end through `url` and check the greeting.
-async fn complete_hello(url: &str, name: &str) {
-    let t = Simulator::connect(url)
-        .await
-        .unwrap()
-        .run(AutoResponder::default().say_on_listen([name]))
-        .await
-        .unwrap();
-    assert_eq!(t.said()[1], format!("Hello {name}! You are using Bob."));
-}
-
 /// Read (bounded) until the server ends the connection; true if it did within `limit`.
 async fn dropped_within(stream: &mut TcpStream, limit: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + limit;

@@ -9,28 +9,13 @@ mod common;
 
 use common::*;
 use relay_workflow::prelude::*;
-use relay_workflow::testing::{AutoResponder, Simulator, TestServer};
+use relay_workflow::testing::TestServer;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const START: &str = r#"{"_type":"wf_api_start_event","trigger":{"type":"phrase","args":{"phrase":"hello","spillover":"","source_uri":"urn:relay-resource:name:device:Bob"}}}"#;
 const STARTED: &str = r#"{"_type":"wf_api_interaction_lifecycle_event","type":"started","source_uri":"urn:relay-resource:name:interaction:hello?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob"}"#;
-
-/// Run the hello workflow to its end through `url`.
-async fn complete_hello(url: &str) {
-    let t = tokio::time::timeout(
-        Duration::from_secs(20),
-        Simulator::connect(url)
-            .await
-            .unwrap()
-            .run(AutoResponder::default().say_on_listen(["Ann"])),
-    )
-    .await
-    .expect("a hello session did not finish within 20 s")
-    .unwrap();
-    assert_eq!(t.said()[1], "Hello Ann! You are using Bob.");
-}
 
 #[tokio::test]
 async fn a_ping_flood_from_a_peer_that_never_reads_holds_one_pong() {
@@ -193,7 +178,7 @@ async fn many_peers_holding_parts_of_large_messages_stay_within_the_budget() {
     );
     assert!(most > 0, "the peers' bytes were never charged");
     // A session with small messages needs no budget: it runs while the budget is spent.
-    complete_hello(&server.url("hello")).await;
+    complete_hello(&server.url("hello"), "Ann").await;
     let mut held = Vec::new();
     for p in peers {
         held.push(p.await.unwrap());
@@ -261,7 +246,7 @@ async fn connections_that_never_start_cannot_hold_the_places_relay_needs() {
     );
     // Relay's sessions still start and finish, though more connections than places came.
     for _ in 0..3 {
-        complete_hello(&server.url("hello")).await;
+        complete_hello(&server.url("hello"), "Ann").await;
     }
     // The evicted sessions are gone at once (no wait for their close handshake).
     let mut h = health(&server).await;

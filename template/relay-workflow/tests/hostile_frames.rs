@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use relay_workflow::prelude::*;
-use relay_workflow::testing::{AutoResponder, Simulator, TestServer};
+use relay_workflow::testing::TestServer;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -109,17 +109,6 @@ fn private_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Run the hello workflow to its end on `server`.
-async fn complete_hello(server: &TestServer, name: &str) {
-    let t = Simulator::connect(&server.url("hellopath"))
-        .await
-        .unwrap()
-        .run(AutoResponder::default().say_on_listen([name]))
-        .await
-        .unwrap();
-    assert_eq!(t.said()[1], format!("Hello {name}! You are using Bob."));
-}
-
 #[tokio::test]
 async fn twenty_peers_announcing_8_mib_frames_and_stalling_reserve_nothing() {
     let _serial = SERIAL.lock().await;
@@ -143,7 +132,7 @@ async fn twenty_peers_announcing_8_mib_frames_and_stalling_reserve_nothing() {
             .unwrap();
         assert!(n > 0);
     }
-    complete_hello(&server, "Ann").await;
+    complete_hello(&server.url("hellopath"), "Ann").await;
     let before = private_memory();
 
     // Each announces an 8 MiB text frame, sends 1000 bytes of it, and stalls.
@@ -154,9 +143,9 @@ async fn twenty_peers_announcing_8_mib_frames_and_stalling_reserve_nothing() {
         tcp.write_all(&frame).await.unwrap();
     }
     // Give the sessions time to read what was sent, while a healthy session completes.
-    complete_hello(&server, "Bea").await;
+    complete_hello(&server.url("hellopath"), "Bea").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    complete_hello(&server, "Cy").await;
+    complete_hello(&server.url("hellopath"), "Cy").await;
     let after = private_memory();
 
     if let (Some(before), Some(after)) = (before, after) {
@@ -217,7 +206,7 @@ async fn close_codes_that_may_not_be_sent_are_answered_with_1002() {
         assert_eq!(close_frame(&mut tcp).await, Some(Some(answer)), "{sent:?}");
         assert!(ends(&mut tcp).await);
     }
-    complete_hello(&server, "Dee").await;
+    complete_hello(&server.url("hellopath"), "Dee").await;
     server.shutdown().await;
 }
 

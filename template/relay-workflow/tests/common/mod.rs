@@ -239,3 +239,20 @@ pub async fn read_until(
     }
     seen
 }
+
+/// Run the hello workflow to its end through `url` (within 20 s) and check the greeting.
+#[cfg(feature = "testing")]
+pub async fn complete_hello(url: &str, name: &str) {
+    use relay_workflow::testing::{AutoResponder, Simulator};
+    let t = tokio::time::timeout(
+        Duration::from_secs(20),
+        Simulator::connect(url)
+            .await
+            .unwrap()
+            .run(AutoResponder::default().say_on_listen([name])),
+    )
+    .await
+    .expect("a hello session did not finish within 20 s")
+    .unwrap();
+    assert_eq!(t.said()[1], format!("Hello {name}! You are using Bob."));
+}
