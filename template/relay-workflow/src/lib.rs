@@ -59,7 +59,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `testing` | [`testing`]: the simulated Relay server |
-//! | `tools` | the `relay-sim` command-line simulator and the `relay-doctor` deploy checker (rustls with ring) |
+//! | `codec` | the WebSocket codec, for the developer tools (`relay-tools`); not for apps |
 //! | `api` | the `api` module: the Relay HTTP API client (trigger a workflow over HTTP, read a device) |
 //!
 //! ## Environment variables read by [`WorkflowServer::serve`]
@@ -116,10 +116,11 @@ pub mod testing;
 mod upgrade;
 pub mod urn;
 pub mod workflow;
-#[cfg(not(feature = "tools"))]
+#[cfg(not(feature = "codec"))]
 mod ws;
-// Only for the Autobahn echo server (examples/autobahn_echo.rs); not part of the API.
-#[cfg(feature = "tools")]
+// For the developer tools (the load generator and the Autobahn echo server); not part of
+// the API.
+#[cfg(feature = "codec")]
 #[doc(hidden)]
 pub mod ws;
 

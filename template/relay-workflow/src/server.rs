@@ -1321,7 +1321,7 @@ fn upgrade_required(path: &str, headers: &HeaderMap, secret: bool) -> Response {
     }
     if local {
         body.push_str(&format!(
-            "\nThis looks like a local run: try it with the simulator:\n\n    cargo sim 'ws://{host}/{path}{query}' --say Alice\n"
+            "\nThis looks like a local run: try it with the simulator:\n\n    relay-sim 'ws://{host}/{path}{query}' --say Alice\n"
         ));
     }
     (

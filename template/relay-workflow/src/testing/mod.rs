@@ -80,16 +80,12 @@
 //! # }
 //! ```
 //!
-//! The same machinery drives the `relay-sim` command-line tool (feature `tools`):
+//! The same machinery drives the `relay-sim` command-line tool (crate `relay-tools`):
 //! `relay-sim ws://127.0.0.1:8080/hello --say Alice --var greeting=Hi`.
 
-#[cfg(feature = "tools")]
-pub mod attack;
 mod auto;
 mod connection;
 mod error;
-#[cfg(feature = "tools")]
-pub mod load;
 mod simulator;
 mod test_server;
 mod transcript;

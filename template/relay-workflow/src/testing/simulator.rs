@@ -226,7 +226,7 @@ impl Simulator {
     /// as Relay does when a trigger fires. Nothing is sent yet; call [`start`](Self::start)
     /// (or [`run`](Self::run)). Gives up after [`DEFAULT_TIMEOUT`].
     ///
-    /// Only `ws://` is supported here; with feature `tools`, a TLS connection opened
+    /// Only `ws://` is supported here; a TLS connection opened
     /// elsewhere can be used through `Simulator::from_websocket`. A query string (such as
     /// `?secret=…` for a server with `WORKFLOW_SECRET`) is sent as is, and masked in errors.
     pub async fn connect(url: &str) -> Result<Simulator, SimError> {
@@ -253,10 +253,9 @@ impl Simulator {
         Ok(Simulator::over(ws, url))
     }
 
-    /// A simulator over a WebSocket connection opened elsewhere (feature `tools`): the
+    /// A simulator over a WebSocket connection opened elsewhere: the
     /// deploy doctor opens its own TLS connection (with its own trust roots and name
     /// resolution) and hands the upgraded stream here. `url` is only used in messages.
-    #[cfg(feature = "tools")]
     pub fn from_websocket(
         ws: tokio_tungstenite::WebSocketStream<
             tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,

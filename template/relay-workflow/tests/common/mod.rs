@@ -1,10 +1,15 @@
 //! Shared helpers for the SDK's end-to-end tests.
 #![allow(dead_code)]
 
-use relay_workflow::prelude::*;
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+
+mod frames;
+mod hello;
+#[allow(unused_imports)]
+pub use frames::*;
+pub use hello::*;
 
 /// Every log line written by any test in this binary.
 static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
@@ -71,46 +76,6 @@ pub async fn wait_for_log(needle: &str) -> String {
     panic!("no log line contains {needle:?} within 5 s");
 }
 
-/// The device URN the simulator's default trigger uses.
-pub const BOB: &str = "urn:relay-resource:name:device:Bob";
-/// The interaction URN tests use.
-pub const BOB_HELLO: &str =
-    "urn:relay-resource:name:interaction:hello?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob";
-
-/// The hello workflow of the template, written out here so the SDK's tests stand alone.
-pub fn hello() -> Workflow {
-    Workflow::new()
-        .on_start(|relay, start: StartEvent| async move {
-            let device = start.trigger.source_uri().ok_or(Error::MissingSourceUri)?;
-            relay.start_interaction(device, "hello").await?;
-            Ok(())
-        })
-        .on_interaction_started(|relay, event: InteractionLifecycleEvent| async move {
-            let interaction = event.source_uri;
-            relay
-                .say_and_wait(&interaction, "What is your name?")
-                .await?;
-            let name = relay.listen(&interaction).await?.text;
-            let greeting = relay
-                .get_var("greeting")
-                .await?
-                .unwrap_or_else(|| "Hello".into());
-            let device = interaction.parse_device_name()?;
-            relay
-                .say_and_wait(
-                    &interaction,
-                    format!("{greeting} {name}! You are using {device}."),
-                )
-                .await?;
-            relay.end_interaction(&interaction).await?;
-            Ok(())
-        })
-        .on_interaction_ended(|relay, _| async move {
-            relay.terminate().await?;
-            Ok(())
-        })
-}
-
 /// Open a WebSocket by hand on `addr` (the upgrade request, then the 101 head read byte by
 /// byte) and hand back the raw stream, for tests that speak frames themselves.
 pub async fn raw_upgrade(addr: std::net::SocketAddr, path: &str) -> tokio::net::TcpStream {
@@ -148,30 +113,6 @@ pub async fn raw_upgrade_with(
     }
     assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
     tcp
-}
-
-/// A masked client frame whose header announces `announce` payload bytes (the payload sent
-/// may be shorter); `first` is the first header byte (FIN, RSV, opcode).
-pub fn frame_announcing(first: u8, announce: usize, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x11, 0x22, 0x33, 0x44];
-    let mut out = vec![first];
-    if announce < 126 {
-        out.push(0x80 | announce as u8);
-    } else if announce <= 0xffff {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(announce as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(announce as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
-
-/// A whole masked client frame.
-pub fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
-    frame_announcing(first, payload.len(), payload)
 }
 
 /// Read until the server's close frame (its code) or the end of the stream, within `limit`.

@@ -16,7 +16,7 @@
 //! (commands for buttons, variables, errors and stopping are listed by `:help`); with
 //! `--script FILE` it replays such a conversation from a file.
 //!
-//! Build it with `cargo run -p relay-workflow --features tools --bin relay-sim -- --help`.
+//! Build it with `cargo run -p relay-tools --bin relay-sim -- --help`.
 
 mod talk;
 

@@ -2,7 +2,7 @@
 //!
 //! [`run`] opens [`LoadConfig::concurrency`] sessions at a time, each one playing Relay for a
 //! hello-style conversation: it sends the start event and answers every request the way the
-//! [`AutoResponder`](super::AutoResponder) would (interaction lifecycle, prompt and speech
+//! [`AutoResponder`](relay_workflow::testing::AutoResponder) would (interaction lifecycle, prompt and speech
 //! events), with one lean task per session, until the workflow terminates. It is what the
 //! `relay-load` command runs.
 //!
@@ -44,7 +44,7 @@
 //! that wait is the generator's, not the server's. Every server loaded is measured the
 //! same way.
 
-use super::urn::interaction_urn;
+use relay_workflow::testing::interaction_urn;
 use rustls::pki_types::ServerName;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};

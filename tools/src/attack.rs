@@ -32,10 +32,10 @@
 //! attack ([`ServerPeak`]), and [`AttackConfig::max_rss_kib`] stops the attack early when
 //! the server passes it, so that a measurement never endangers the machine.
 
-use super::load::{
+use crate::load::{
     check_upgrade, encode, sample, Reader, Target, DEVICE, OP_CLOSE, OP_PING, OP_TEXT, START_EVENT,
 };
-use super::urn::interaction_urn;
+use relay_workflow::testing::interaction_urn;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -618,7 +618,7 @@ fn speech_event(bytes: usize, source_uri: &str) -> Vec<u8> {
 /// delay it), and stops the attack when the server passes its memory bound or exits.
 struct ServerWatch {
     pid: u32,
-    before: Option<super::load::ProcSample>,
+    before: Option<crate::load::ProcSample>,
     done: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Watched>,
 }
@@ -626,7 +626,7 @@ struct ServerWatch {
 /// What the sampling thread saw.
 struct Watched {
     peak_kib: u64,
-    last: Option<super::load::ProcSample>,
+    last: Option<crate::load::ProcSample>,
     exited: bool,
     passed: Option<u64>,
 }

@@ -8,11 +8,11 @@
 //! server pid 4242: RSS 5.9 MiB before, peak 1121.0 MiB (VmHWM 1121.0 MiB), …
 //! ```
 //!
-//! The attacks are played by `relay_workflow::testing::attack`, whose documentation says
+//! The attacks are played by `relay_tools::attack`, whose documentation says
 //! what each does and what is counted. Build it with
-//! `cargo run --release -p relay-workflow --features tools --bin relay-attack -- --help`.
+//! `cargo run --release -p relay-tools --bin relay-attack -- --help`.
 
-use relay_workflow::testing::attack::{run, Attack, AttackConfig, AttackReport};
+use relay_tools::attack::{run, Attack, AttackConfig, AttackReport};
 use std::process::ExitCode;
 
 #[path = "shared/args.rs"]
@@ -213,7 +213,7 @@ fn parse(args: Vec<String>) -> Result<Option<(AttackConfig, bool)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_workflow::testing::attack::{DEFAULT_EVENT_BYTES, DEFAULT_FRAME_BYTES};
+    use relay_tools::attack::{DEFAULT_EVENT_BYTES, DEFAULT_FRAME_BYTES};
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()

@@ -9,11 +9,11 @@
 //! …
 //! ```
 //!
-//! The measuring is done by `relay_workflow::testing::load`, whose documentation defines
+//! The measuring is done by `relay_tools::load`, whose documentation defines
 //! every figure. Build it with
-//! `cargo run --release -p relay-workflow --features tools --bin relay-load -- --help`.
+//! `cargo run --release -p relay-tools --bin relay-load -- --help`.
 
-use relay_workflow::testing::load::{run, Limit, LoadConfig, LoadReport};
+use relay_tools::load::{run, Limit, LoadConfig, LoadReport};
 use std::process::ExitCode;
 
 #[path = "shared/args.rs"]

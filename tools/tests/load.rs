@@ -1,10 +1,10 @@
-//! The load generator (`relay-load`, `testing::load`) against real servers on 127.0.0.1.
-#![cfg(feature = "tools")]
+//! The load generator (`relay-load`, `relay_tools::load`) against real servers on 127.0.0.1.
 
-mod common;
+#[path = "../../template/relay-workflow/tests/common/hello.rs"]
+mod hello;
 
-use common::*;
-use relay_workflow::testing::load::{run, Limit, LoadConfig};
+use hello::hello;
+use relay_tools::load::{run, Limit, LoadConfig};
 use relay_workflow::testing::TestServer;
 use relay_workflow::WorkflowServer;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! suite (`scripts/autobahn` runs its `fuzzingclient` against it).
 //!
 //! ```text
-//! cargo run -p relay-workflow --features tools --example autobahn_echo [-- MAX_MESSAGE_BYTES]
+//! cargo run -p relay-tools --example autobahn_echo [-- MAX_MESSAGE_BYTES]
 //! ```
 //!
 //! It listens on 127.0.0.1 on a port of the system's choosing and prints `listening on

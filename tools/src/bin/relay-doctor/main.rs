@@ -9,7 +9,7 @@
 //! $ heroku logs --tail | relay-doctor logs --only-problems
 //! ```
 //!
-//! Build it with `cargo run -p relay-workflow --features tools --bin relay-doctor -- --help`
+//! Build it with `cargo run -p relay-tools --bin relay-doctor -- --help`
 //! (`cargo doctor …` in a generated app).
 
 mod check;

@@ -1,13 +1,13 @@
-//! The hostile-peer generator (`relay-attack`, `testing::attack`) against a real server on
+//! The hostile-peer generator (`relay-attack`, `relay_tools::attack`) against a real server on
 //! 127.0.0.1: every attack runs briefly with a few peers, and its report must account for
 //! each of them. The counts checked hold for a server that bounds its peers and for one
 //! that does not (the tool measures both).
-#![cfg(feature = "tools")]
 
-mod common;
+#[path = "../../template/relay-workflow/tests/common/hello.rs"]
+mod hello;
 
-use common::*;
-use relay_workflow::testing::attack::{run, Attack, AttackConfig, AttackReport, ModeReport};
+use hello::hello;
+use relay_tools::attack::{run, Attack, AttackConfig, AttackReport, ModeReport};
 use relay_workflow::testing::TestServer;
 use relay_workflow::WorkflowServer;
 use std::time::Duration;

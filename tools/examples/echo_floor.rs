@@ -4,7 +4,7 @@
 //! server against this one.
 //!
 //! ```text
-//! PORT=8099 cargo run --release -p relay-workflow --features tools --example echo_floor
+//! PORT=8099 cargo run --release -p relay-tools --example echo_floor
 //! ```
 //!
 //! Any path is served. Each connection is a small state machine reading one frame and
