@@ -46,7 +46,11 @@
 //! #[tokio::main]
 //! async fn main() -> Result<(), relay_workflow::ServeError> {
 //!     relay_workflow::init_logging();
-//!     WorkflowServer::new().workflow("hellopath", hello()).serve().await
+//!     WorkflowServer::new()
+//!         .workflow("hellopath", hello())
+//!         .settings_from_env()?
+//!         .serve()
+//!         .await
 //! }
 //! ```
 //!
@@ -60,9 +64,21 @@
 //! |---|---|
 //! | `testing` | [`testing`]: the simulated Relay server |
 //! | `codec` | the WebSocket codec, for the developer tools (`relay-tools`); not for apps |
-//! | `api` | the `api` module: the Relay HTTP API client (trigger a workflow over HTTP, read a device) |
+//! | `api` | the `api` module: the Relay HTTP API client (trigger a workflow over HTTP, read a device); adds reqwest and rustls |
+//! | `tls` | serving https/wss directly (`TLS_CERT_FILE`, `TLS_KEY_FILE`), for hosts without a TLS-terminating router (not Heroku); adds rustls |
+//! | `keep-awake` | requesting the app's own `/healthz` now and then (`KEEP_AWAKE_URL`) so an eco dyno does not sleep; adds reqwest and rustls |
 //!
-//! ## Environment variables read by [`WorkflowServer::serve`]
+//! With no feature, none of reqwest, rustls or tokio-rustls is compiled. Enable one in the
+//! app's `Cargo.toml`: `relay-workflow = { path = "relay-workflow", features = ["keep-awake"] }`.
+//! A server whose environment sets `KEEP_AWAKE_URL` without `keep-awake` logs a warning
+//! naming that line; TLS files without `tls` stop it at start with the same advice (serving
+//! plain HTTP where TLS was asked for would expose the secret).
+//!
+//! ## Environment variables read by [`WorkflowServer::settings_from_env`]
+//!
+//! Only [`WorkflowServer::settings_from_env`] (and [`WorkflowServer::serve`] for a server
+//! that has not called it) reads the environment; the builder, `serve_with` and `router`
+//! read nothing. [`server::SETTINGS`] is the same table in code.
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
@@ -70,18 +86,18 @@
 //! | `RUST_LOG` | `info` | log filter ([`init_logging`]) |
 //! | `PING_INTERVAL_SECS` | 25 | WebSocket ping interval |
 //! | `SHUTDOWN_DEADLINE_SECS` | 25 | time sessions get to finish after SIGTERM/SIGINT; the process exits at most 2 s after it, whatever is in flight |
-//! | `KEEP_AWAKE_URL` | unset | the app's public URL; when set, `/healthz` is requested periodically so an eco dyno does not sleep |
-//! | `KEEP_AWAKE_INTERVAL_SECS` | 1500 | interval of those requests (jittered) |
+//! | `KEEP_AWAKE_URL` | unset | the app's public URL; when set, `/healthz` is requested periodically so an eco dyno does not sleep (feature `keep-awake`) |
+//! | `KEEP_AWAKE_INTERVAL_SECS` | 1500 | interval of those keep-awake requests (jittered) |
 //! | `WORKFLOW_SECRET` | unset | shared secret every upgrade must carry as `?secret=…` (or an `X-Relay-Workflow-Secret` header); 401 otherwise; never logged. Without it the server warns at start on Heroku and `/healthz` says `"secret": "not set"` |
 //! | `MAX_SESSIONS` | 10000 | most concurrent sessions; beyond it upgrades get 503 |
 //! | `MAX_MESSAGE_BYTES` | 8388608 | largest incoming message; a larger one closes the session with 1009 |
 //! | `FIRST_EVENT_TIMEOUT_SECS` | 30 | time to send the request headers, then (upgraded) the first event; 1008 otherwise |
 //! | `MAX_PENDING_REQUESTS` | 1000 | actions awaiting a response per session; one more fails with [`Error::TooManyPending`] |
-//! | `MAX_QUEUED_EVENTS` | 256 | events one session may have waiting for a busy handler; one more closes it with 1008 |
+//! | `MAX_QUEUED_EVENTS` | 256 | events one session may have waiting while its handler for an earlier event still runs; one more closes it with 1008 |
 //! | `MAX_BUFFERED_BYTES` | 67108864 | bytes buffered for all peers together; when spent, sessions mid-message wait (10 s at most, then 1013) |
 //! | `MAX_READ_BYTES_PER_SEC` | 1048576 | bytes per second one session reads on average beyond one largest message (0: no limit) |
 //! | `MAX_CONNECTING` | 1024 | connections that have not started a session (reading the request, or awaiting the first event); a newer one takes the oldest one's place |
-//! | `TLS_CERT_FILE`, `TLS_KEY_FILE` | unset | PEM certificate chain and key: serve https/wss directly (not on Heroku) |
+//! | `TLS_CERT_FILE`, `TLS_KEY_FILE` | unset | PEM certificate chain and private key: serve https/wss directly (not on Heroku; feature `tls`) |
 //!
 //! ## Logging
 //!

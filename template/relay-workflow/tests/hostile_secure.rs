@@ -53,6 +53,16 @@ async fn healthz_says_whether_a_secret_is_required_and_never_its_value() {
 /// Start a server without a secret in a child process of this test binary (so that its
 /// environment, `DYNO` included, is the child's alone) and return what it logged.
 async fn start_logs_in_child(dyno: Option<&str>) -> String {
+    child_output(dyno, None)
+        .await
+        .split_once(LOGS_BEGIN)
+        .map(|(_, logs)| logs.to_owned())
+        .unwrap_or_else(|| panic!("no logs from the child"))
+}
+
+/// The whole standard output of [`child_start_without_secret`], run with `DYNO` and
+/// `WORKFLOW_SECRET` set as given.
+async fn child_output(dyno: Option<&str>, secret: Option<&str>) -> String {
     let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
     command
         .args([
@@ -69,6 +79,9 @@ async fn start_logs_in_child(dyno: Option<&str>) -> String {
     if let Some(dyno) = dyno {
         command.env("DYNO", dyno);
     }
+    if let Some(secret) = secret {
+        command.env("WORKFLOW_SECRET", secret);
+    }
     let output = tokio::time::timeout(Duration::from_secs(60), command.output())
         .await
         .expect("the child test did not finish within 60 s")
@@ -80,9 +93,21 @@ async fn start_logs_in_child(dyno: Option<&str>) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
-        .split_once(LOGS_BEGIN)
-        .map(|(_, logs)| logs.to_owned())
-        .unwrap_or_else(|| panic!("no logs from the child: {stdout}"))
+}
+
+#[tokio::test]
+async fn only_settings_from_env_reads_the_environment() {
+    let out = child_output(None, Some(SECRET)).await;
+    let health = |which: &str| -> Value {
+        let line = out
+            .lines()
+            .find_map(|l| l.split_once(which).map(|(_, json)| json))
+            .unwrap_or_else(|| panic!("no {which:?} in\n{out}"));
+        serde_json::from_str(line).unwrap()
+    };
+    assert_eq!(health("plain healthz: ")["secret"], "not set", "{out}");
+    assert_eq!(health("env healthz: ")["secret"], "required", "{out}");
+    assert!(!out.contains(SECRET), "the secret was printed:\n{out}");
 }
 
 /// Run by [`a_server_without_a_secret_says_so_loudly_on_heroku`] in a child process.
@@ -93,10 +118,24 @@ async fn child_start_without_secret() {
         return;
     }
     capture_logs_at("info");
-    let server = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
+    // The plain builder reads nothing from the environment: the child's WORKFLOW_SECRET (set
+    // by the parent when it checks this) is ignored, and `DYNO` is not looked at.
+    let plain = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
+    let plain_health = health_text(&plain).await;
+    plain.shutdown().await;
+    // Explicitly from the environment, as an app's main does.
+    let server = TestServer::start(
+        WorkflowServer::new()
+            .workflow("hellopath", hello())
+            .settings_from_env()
+            .expect("settings from the environment"),
+    )
+    .await;
     // `/healthz` answers only once the start-up lines are written.
-    let _ = health_text(&server).await;
+    let env_health = health_text(&server).await;
     server.shutdown().await;
+    println!("plain healthz: {plain_health}");
+    println!("env healthz: {env_health}");
     println!("{LOGS_BEGIN}\n{}", all_logs());
 }
 
@@ -104,9 +143,11 @@ async fn child_start_without_secret() {
 async fn a_server_without_a_secret_says_so_loudly_on_heroku() {
     let fix = "heroku config:set WORKFLOW_SECRET=$(openssl rand -hex 32)";
     let heroku = start_logs_in_child(Some("web.1")).await;
+    // The child's plain server does not look at DYNO (an INFO line); its server configured
+    // from the environment does.
     let warning = heroku
         .lines()
-        .find(|l| l.contains("WORKFLOW_SECRET is not set"))
+        .find(|l| l.contains("WORKFLOW_SECRET is not set") && !l.contains("INFO"))
         .unwrap_or_else(|| panic!("no warning about the secret in\n{heroku}"));
     assert!(warning.contains("WARN"), "{warning}");
     assert!(

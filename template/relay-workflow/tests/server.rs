@@ -154,6 +154,7 @@ async fn pings_keep_a_live_peer_and_drop_a_dead_one() {
     server.shutdown().await;
 }
 
+#[cfg(feature = "keep-awake")]
 #[tokio::test]
 async fn keep_awake_requests_the_health_route_periodically() {
     use std::sync::atomic::{AtomicUsize, Ordering};

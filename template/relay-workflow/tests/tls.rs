@@ -1,6 +1,6 @@
 //! Direct TLS (`TLS_CERT_FILE`, `TLS_KEY_FILE`): wss:// from certificates made at test time,
 //! and clear start-up errors for unusable files.
-#![cfg(feature = "testing")]
+#![cfg(all(feature = "testing", feature = "tls"))]
 
 mod common;
 

@@ -31,8 +31,8 @@ impl TestServer {
     /// # Panics
     /// If no loopback port can be bound.
     pub async fn start(mut server: WorkflowServer) -> TestServer {
-        if server.shutdown_deadline.is_none() {
-            server.shutdown_deadline = Some(std::time::Duration::from_secs(1));
+        if server.settings.shutdown_deadline.is_none() {
+            server.settings.shutdown_deadline = Some(std::time::Duration::from_secs(1));
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
