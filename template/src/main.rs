@@ -3,5 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), relay_workflow::ServeError> {
     relay_workflow::init_logging();
-    {{crate_name}}::app().serve().await
+    // The settings (PORT, WORKFLOW_SECRET, the limits) come from the environment: Heroku's
+    // config vars, or `.env` under `heroku local`.
+    {{crate_name}}::app().settings_from_env()?.serve().await
 }
