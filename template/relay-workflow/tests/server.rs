@@ -65,10 +65,13 @@ async fn unknown_paths_are_404_before_any_upgrade() {
     assert!(resp.text().await.unwrap().contains("/hellopath"));
     let err = Simulator::connect(&server.url("nope")).await.unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
-    // Without a default workflow the root is an index page, and not a WebSocket endpoint.
+    // Without a default workflow the root is an index page for a browser, and a WebSocket
+    // upgrade there gets the same 404 as on any unknown path.
     let resp = reqwest::get(server.http_url("")).await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(Simulator::connect(&server.url("")).await.is_err());
+    assert!(resp.text().await.unwrap().contains("/hellopath"));
+    let err = Simulator::connect(&server.url("")).await.unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
     server.shutdown().await;
 }
 

@@ -211,7 +211,20 @@ pub(super) async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Valu
     }))
 }
 
-pub(super) async fn index(State(app): State<Arc<App>>) -> Response {
+/// The index page on `/` when no default workflow is registered. A WebSocket upgrade there
+/// is not a browser: it gets the same 404 as any path without a workflow.
+pub(super) async fn index(State(app): State<Arc<App>>, request: Request) -> Response {
+    let upgrade = request.headers().get_all(header::UPGRADE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
+    });
+    if upgrade {
+        return not_found(State(app), request.uri().clone())
+            .await
+            .into_response();
+    }
     let mut body = String::from("Relay workflow server. Workflows (WebSocket endpoints):\n\n");
     for path in &app.paths {
         body.push_str(&format!("    {path}\n"));
