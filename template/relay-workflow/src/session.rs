@@ -757,7 +757,7 @@ where
 /// The handler for `event`, started (not yet polled), if the workflow has one.
 fn start(workflow: &Workflow, relay: &Relay, event: Event) -> Option<Running> {
     let Some(handler) = workflow.handler(&event) else {
-        debug!(event = event.name(), "no handler");
+        debug!(event = %event.name(), "no handler");
         return None;
     };
     let is_stop = matches!(event, Event::Stop(_));

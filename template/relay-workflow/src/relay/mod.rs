@@ -458,6 +458,37 @@ pub(crate) mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn actions_go_through_the_link() {
+        let link = Arc::new(Recorder::default());
+        let relay = Relay::new(link.clone());
+        // The recorder refuses to expect answers, as a closed session does.
+        assert!(matches!(
+            relay.get_var("x").await,
+            Err(Error::Closed { action: "get_var" })
+        ));
+        // A bad argument fails before anything is sent.
+        assert!(matches!(
+            relay
+                .switch_led_on("urn:relay-resource:name:device:Bob", 0, "FF0000")
+                .await,
+            Err(Error::InvalidArgument {
+                action: "set_led",
+                ..
+            })
+        ));
+        assert!(link.sent.lock().unwrap().is_empty());
+        // Terminate expects no answer; its stop waiter ends with the (absent) session.
+        relay.terminate().await.unwrap();
+        let sent = link.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert!(
+            sent[0].contains(r#""_type":"wf_api_terminate_request""#),
+            "{}",
+            sent[0]
+        );
+    }
+
     #[test]
     fn a_handle_reports_its_session() {
         let relay = Relay::new(Arc::new(Recorder::default()));
