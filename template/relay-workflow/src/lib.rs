@@ -117,7 +117,6 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
-mod actions;
 mod admission;
 #[cfg(feature = "api")]
 pub mod api;
@@ -125,6 +124,7 @@ mod budget;
 pub mod error;
 mod logging;
 pub mod protocol;
+mod relay;
 pub mod server;
 mod session;
 #[cfg(feature = "testing")]
@@ -140,14 +140,14 @@ mod ws;
 #[doc(hidden)]
 pub mod ws;
 
-pub use actions::{Coordinates, IntoCallId, MappedAction};
 pub use error::{Error, Result};
 pub use logging::init_logging;
+pub use relay::{
+    Action, AndWait, Coordinates, IntoCallId, ListenAction, MappedAction, Relay, Utterance,
+};
 pub use server::{ServeError, ServerHandle, WorkflowServer};
 pub use urn::{IntoTarget, Target, Urn, UrnError};
-pub use workflow::{
-    Action, AndWait, BoxError, HandlerResult, ListenAction, Relay, Utterance, Workflow,
-};
+pub use workflow::{BoxError, HandlerResult, Workflow};
 
 /// Coming from relay-js: every relay-js action and event next to its equivalent here.
 pub mod guide {
@@ -163,7 +163,8 @@ pub mod prelude {
     };
     pub use crate::protocol::events::*;
     pub use crate::protocol::Lang;
+    pub use crate::relay::{Relay, Utterance};
     pub use crate::server::WorkflowServer;
     pub use crate::urn::Urn;
-    pub use crate::workflow::{HandlerResult, Relay, Utterance, Workflow};
+    pub use crate::workflow::{HandlerResult, Workflow};
 }

@@ -17,16 +17,15 @@ use crate::admission::Starting;
 use crate::budget::{Budget, ConnectingPlace};
 use crate::error::{Error, Result};
 use crate::protocol::enums::PromptType;
-use crate::protocol::{decode_frame, encode_request, Event, Incoming, Request};
-use crate::urn::Target;
-use crate::workflow::{Relay, Workflow};
+use crate::protocol::{decode_frame, Event, Incoming};
+use crate::relay::{session_id, Link, Matcher, Relay, Reply};
+use crate::workflow::{HandlerFuture, HandlerResult, Registered, Workflow};
 use crate::ws::{self, OpCode};
 use futures_util::task::AtomicWaker;
-use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -129,13 +128,6 @@ impl Drop for Slot {
     }
 }
 
-enum Reply {
-    Payload(Map<String, Value>),
-    Refused(String),
-    /// No response within the request's timeout (the driver keeps the clock).
-    TimedOut,
-}
-
 struct Pending {
     action: &'static str,
     reply: oneshot::Sender<Reply>,
@@ -143,8 +135,6 @@ struct Pending {
     deadline: Instant,
     timeout: Duration,
 }
-
-type Matcher = Box<dyn Fn(&Event) -> bool + Send>;
 
 struct Waiter {
     matches: Matcher,
@@ -217,171 +207,64 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A request id: 32 lowercase hex characters, unique within the process and, through a
-/// random per-process half, across processes.
-pub(crate) fn new_id() -> String {
-    let n = ID_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut s = String::with_capacity(32);
-    push_hex(&mut s, process_random());
-    push_hex(&mut s, mix(n));
-    s
-}
-
-/// A short session id for log lines (8 hex characters).
-fn session_id() -> String {
-    let n = ID_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut s = String::with_capacity(16);
-    push_hex(&mut s, mix(n ^ process_random()));
-    s.truncate(8);
-    s
-}
-
-static ID_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// 64 bits from the operating system's generator, read once.
-fn process_random() -> u64 {
-    static RANDOM: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *RANDOM.get_or_init(|| {
-        let mut bytes = [0u8; 8];
-        if getrandom::fill(&mut bytes).is_err() {
-            // No OS generator (never seen on Linux): the clock still separates processes.
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0);
-            bytes = (t ^ u64::from(std::process::id()) << 32).to_le_bytes();
-        }
-        u64::from_le_bytes(bytes)
-    })
-}
-
-/// A bijection on u64 (splitmix64's finalizer): distinct counters give distinct ids.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn push_hex(s: &mut String, n: u64) {
-    for shift in (0..16).rev() {
-        let digit = ((n >> (shift * 4)) & 0xf) as u32;
-        s.push(char::from_digit(digit, 16).unwrap_or('0'));
+impl Link for Shared {
+    fn id(&self) -> &str {
+        &self.id
     }
-}
 
-/// Removes a pending entry when the waiting call ends or is dropped.
-struct PendingGuard<'a> {
-    shared: &'a Shared,
-    id: &'a str,
-}
+    fn path(&self) -> &str {
+        &self.path
+    }
 
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(map) = lock(&self.shared.pending).as_mut() {
-            map.remove(self.id);
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn expect(
+        &self,
+        id: &str,
+        action: &'static str,
+        timeout: Duration,
+    ) -> Result<oneshot::Receiver<Reply>> {
+        let (tx, rx) = oneshot::channel();
+        let mut pending = lock(&self.pending);
+        let Some(map) = pending.as_mut() else {
+            return Err(Error::Closed { action });
+        };
+        if map.len() >= self.max_pending {
+            warn!(
+                action,
+                limit = self.max_pending,
+                "too many requests awaiting a response; refused a new one"
+            );
+            return Err(Error::TooManyPending {
+                action,
+                limit: self.max_pending,
+            });
+        }
+        map.insert(
+            id.to_owned(),
+            Pending {
+                action,
+                reply: tx,
+                deadline: Instant::now() + timeout,
+                timeout,
+            },
+        );
+        Ok(rx)
+    }
+
+    fn forget(&self, id: &str) {
+        if let Some(map) = lock(&self.pending).as_mut() {
+            map.remove(id);
             if map.is_empty() {
                 // A session waiting on its user holds no table.
                 *map = HashMap::new();
             }
         }
     }
-}
 
-impl Shared {
-    pub(crate) fn id(&self) -> &str {
-        &self.id
-    }
-
-    pub(crate) fn path(&self) -> &str {
-        &self.path
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    /// Send a request and wait for its response, restarting the clock on progress events.
-    pub(crate) async fn request<R: Request>(
-        &self,
-        id: &str,
-        target: Option<&Target>,
-        request: &R,
-        timeout: Duration,
-    ) -> Result<R::Output> {
-        let frame = encode_request(id, target, request).map_err(|source| Error::Encode {
-            action: R::ACTION,
-            source,
-        })?;
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut pending = lock(&self.pending);
-            let Some(map) = pending.as_mut() else {
-                return Err(Error::Closed { action: R::ACTION });
-            };
-            if map.len() >= self.max_pending {
-                warn!(
-                    action = R::ACTION,
-                    limit = self.max_pending,
-                    "too many requests awaiting a response; refused a new one"
-                );
-                return Err(Error::TooManyPending {
-                    action: R::ACTION,
-                    limit: self.max_pending,
-                });
-            }
-            map.insert(
-                id.to_owned(),
-                Pending {
-                    action: R::ACTION,
-                    reply: tx,
-                    deadline: Instant::now() + timeout,
-                    timeout,
-                },
-            );
-        }
-        let _guard = PendingGuard { shared: self, id };
-        debug!(action = R::ACTION, id, "request sent");
-        self.send_frame(frame, R::ACTION).await?;
-        // The driver keeps the clock: it answers `TimedOut` when the deadline passes.
-        match rx.await {
-            Ok(Reply::Payload(payload)) => {
-                let response = serde_json::from_value::<R::Response>(Value::Object(payload))
-                    .map_err(|source| Error::Decode {
-                        action: R::ACTION,
-                        source,
-                    })?;
-                Ok(R::output(response, id))
-            }
-            Ok(Reply::Refused(message)) => Err(Error::Relay {
-                action: R::ACTION,
-                message,
-            }),
-            Ok(Reply::TimedOut) => {
-                warn!(action = R::ACTION, id, "no response within {timeout:?}");
-                Err(Error::Timeout {
-                    action: R::ACTION,
-                    after: timeout,
-                })
-            }
-            Err(_) => Err(Error::Closed { action: R::ACTION }),
-        }
-    }
-
-    /// Send a request that Relay never answers (terminate).
-    pub(crate) async fn send_unanswered<R: Request>(&self, id: &str, request: &R) -> Result<()> {
-        let frame = encode_request(id, None, request).map_err(|source| Error::Encode {
-            action: R::ACTION,
-            source,
-        })?;
-        if self.is_closed() {
-            return Err(Error::Closed { action: R::ACTION });
-        }
-        debug!(action = R::ACTION, id, "request sent");
-        self.send_frame(frame, R::ACTION).await
-    }
-
-    async fn send_frame(&self, frame: String, action: &'static str) -> Result<()> {
+    fn send(&self, frame: &str, action: &'static str) -> Result<()> {
         {
             let mut outbox = lock(&self.outbox);
             let Some(bytes) = outbox.as_mut() else {
@@ -393,13 +276,9 @@ impl Shared {
         Ok(())
     }
 
-    /// Register a one-shot waiter for the first event that `matches`. Recent prompt and stop
-    /// events are checked first, so an event that arrived before the waiter is not lost.
-    /// The receiver fails when the connection ends.
-    pub(crate) fn wait_for(
-        &self,
-        matches: impl Fn(&Event) -> bool + Send + 'static,
-    ) -> oneshot::Receiver<Box<Event>> {
+    /// Recent prompt and stop events are checked first, so an event that arrived before the
+    /// waiter is not lost.
+    fn wait_for(&self, matches: Matcher) -> oneshot::Receiver<Box<Event>> {
         let (tx, rx) = oneshot::channel();
         let mut state = lock(&self.events);
         if state.closed {
@@ -410,13 +289,12 @@ impl Shared {
             return rx;
         }
         state.waiters.retain(|w| !w.tx.is_closed());
-        state.waiters.push(Waiter {
-            matches: Box::new(matches),
-            tx,
-        });
+        state.waiters.push(Waiter { matches, tx });
         rx
     }
+}
 
+impl Shared {
     fn deliver(&self, event: &Event) {
         let mut state = lock(&self.events);
         let mut i = 0;
@@ -645,12 +523,11 @@ where
     driver.drive().instrument(span)
 }
 
-type Handler = Pin<Box<dyn Future<Output = crate::workflow::HandlerResult> + Send>>;
-
 /// The running handler and what it handles.
 struct Running {
-    future: Handler,
-    name: String,
+    future: HandlerFuture,
+    /// The method the handler was registered with (`on_button`), for log lines.
+    name: &'static str,
     is_stop: bool,
 }
 
@@ -860,11 +737,7 @@ where
                     "the connection ended"
                 };
                 warn!(
-                    handler = driver
-                        .running
-                        .as_ref()
-                        .map(|r| r.name.as_str())
-                        .unwrap_or("-"),
+                    handler = driver.running.as_ref().map(|r| r.name).unwrap_or("-"),
                     "a handler was still running after {after}; aborted it"
                 );
             }
@@ -883,23 +756,20 @@ where
 
 /// The handler for `event`, started (not yet polled), if the workflow has one.
 fn start(workflow: &Workflow, relay: &Relay, event: Event) -> Option<Running> {
-    let name = event.name().to_owned();
+    let Some(handler) = workflow.handler(&event) else {
+        debug!(event = %event.name(), "no handler");
+        return None;
+    };
     let is_stop = matches!(event, Event::Stop(_));
-    match workflow.handler_for(relay.clone(), event) {
-        Some(future) => Some(Running {
-            future,
-            name,
-            is_stop,
-        }),
-        None => {
-            debug!(event = %name, "no handler");
-            None
-        }
-    }
+    Some(Running {
+        future: handler.start(relay.clone(), event)?,
+        name: handler.name(),
+        is_stop,
+    })
 }
 
 /// Log how a handler ended.
-fn report(name: &str, outcome: std::thread::Result<crate::workflow::HandlerResult>) {
+fn report(name: &str, outcome: std::thread::Result<HandlerResult>) {
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(e)) => warn!(handler = %name, "handler failed: {e}"),
@@ -1206,7 +1076,7 @@ where
             };
             let finished = self.running.take();
             if let Some(r) = finished {
-                report(&r.name, outcome);
+                report(r.name, outcome);
                 if r.is_stop {
                     self.stopped = true;
                 }
@@ -1282,8 +1152,10 @@ where
             // The handler holding the queue up: the running one, or the first one waiting
             // (all of a burst is read before any handler runs).
             let busy = match (&self.running, self.queue.front()) {
-                (Some(r), _) => r.name.as_str(),
-                (None, Some((event, _))) => event.name(),
+                (Some(r), _) => r.name,
+                (None, Some((event, _))) => {
+                    self.workflow.handler(event).map_or("-", Registered::name)
+                }
                 (None, None) => "-",
             };
             warn!(
@@ -1512,36 +1384,23 @@ where
 }
 
 fn log_event(event: &Event) {
+    let name = event.name();
     match event {
         Event::InteractionLifecycle(e) => {
-            info!(
-                event = "interaction_lifecycle",
-                "interaction {} {}", e.kind, e.source_uri
-            )
+            info!(event = name, "interaction {} {}", e.kind, e.source_uri)
         }
-        Event::Prompt(e) => info!(event = "prompt", "prompt {} (id {})", e.kind, e.id),
-        Event::Speech(e) => info!(event = "speech", "speech for {}", e.request_id),
-        Event::Stop(e) => info!(event = "stop", "stop ({})", e.reason),
-        Event::Start(e) => info!(event = "start", "start ({} trigger)", e.trigger.kind),
+        Event::Prompt(e) => info!(event = name, "prompt {} (id {})", e.kind, e.id),
+        Event::Speech(e) => info!(event = name, "speech for {}", e.request_id),
+        Event::Stop(e) => info!(event = name, "stop ({})", e.reason),
+        Event::Start(e) => info!(event = name, "start ({} trigger)", e.trigger.kind),
         Event::Unknown(e) => info!(event = %e.event_type, "unknown event type; no typed handler"),
-        other => info!(event = other.name(), "event {}", other.name()),
+        _ => info!(event = name, "event {name}"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_32_lowercase_hex_and_distinct() {
-        let a = new_id();
-        let b = new_id();
-        assert_eq!(a.len(), 32);
-        assert!(a
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
-        assert_ne!(a, b);
-    }
 
     #[test]
     fn clip_keeps_char_boundaries() {

@@ -1,15 +1,21 @@
-//! Declaring a workflow ([`Workflow`]) and acting in a running session ([`Relay`]).
+//! Declaring a workflow: [`Workflow`] holds the handlers that run for each event, each
+//! registered under the kind of event it handles (the `on_*` methods come from the event
+//! table in `protocol/events.rs`) and found by that kind for every event a session receives.
+//!
+//! Acting in a running session is the [`Relay`] handle's part (`relay/`); the session driver
+//! (`session.rs`) asks the workflow for the handler of each event and runs it.
 
-use crate::error::{Error, Result};
+use crate::protocol::events::event_table;
 use crate::protocol::*;
-use crate::session::{new_id, Shared};
-use crate::urn::{IntoTarget, Target, UrnError};
-use std::collections::HashMap;
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+
+// Their home is `relay/`; named here too, where they were first, so that
+// `relay_workflow::workflow::Relay` and friends keep working.
+#[doc(no_inline)]
+pub use crate::relay::{Action, AndWait, ListenAction, Playback, Relay, Utterance};
 
 /// The error type handlers may return: any error, boxed. `?` converts SDK errors and your own.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -17,15 +23,55 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// What a handler returns. Returning an error logs it; the session goes on.
 pub type HandlerResult = std::result::Result<(), BoxError>;
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type HandlerFn = Arc<dyn Fn(Relay, Event) -> Option<BoxFuture<HandlerResult>> + Send + Sync>;
+/// A handler's run, started and not yet polled.
+pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
 
-/// How long say-and-wait and play-and-wait wait for playback to finish, at least.
-const PLAYBACK_WAIT: Duration = Duration::from_secs(32);
-/// How long terminate waits for the stop event.
-const STOP_WAIT: Duration = Duration::from_secs(32);
-/// Extra time, beyond the device's listen timeout, for the speech event to arrive.
-const SPEECH_MARGIN: Duration = Duration::from_secs(10);
+/// A handler, erased: `None` when the event is not the one it takes (never, as registered).
+type HandlerFn = Arc<dyn Fn(Relay, Event) -> Option<HandlerFuture> + Send + Sync>;
+
+/// A registered handler and the name it was registered under (`on_button`), for log lines.
+#[derive(Clone)]
+pub(crate) struct Registered {
+    run: HandlerFn,
+    name: &'static str,
+}
+
+impl Registered {
+    /// The method it was registered with, e.g. `"on_interaction_started"`.
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Start the handler on `event` (not yet polled).
+    pub(crate) fn start(&self, relay: Relay, event: Event) -> Option<HandlerFuture> {
+        (self.run)(relay, event)
+    }
+}
+
+/// What a handler is registered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HandlerKey {
+    /// Every event of a kind (without a more specific handler).
+    Kind(EventKind),
+    /// Interaction lifecycle events of one type.
+    Interaction(Stage),
+    /// Every event without a handler of its own (`on_event`).
+    Any,
+}
+
+/// The number of handler slots: one per event kind, one per lifecycle stage, one for any.
+const SLOTS: usize = EventKind::COUNT + Stage::COUNT + 1;
+
+impl HandlerKey {
+    /// The key's place in [`Workflow`]'s table.
+    const fn slot(self) -> usize {
+        match self {
+            HandlerKey::Kind(kind) => kind.index(),
+            HandlerKey::Interaction(stage) => EventKind::COUNT + stage as usize,
+            HandlerKey::Any => EventKind::COUNT + Stage::COUNT,
+        }
+    }
+}
 
 /// A workflow: the handlers that run when Relay sends events.
 ///
@@ -82,56 +128,122 @@ const SPEECH_MARGIN: Duration = Duration::from_secs(10);
 /// });
 /// # drop(workflow);
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Workflow {
-    /// Shared by every session of the workflow: a clone costs one reference count.
-    handlers: Arc<HashMap<&'static str, HandlerFn>>,
+    /// One slot per [`HandlerKey`], shared by every session of the workflow: a clone costs
+    /// one reference count, finding a handler an index.
+    handlers: Arc<[Option<Registered>; SLOTS]>,
+}
+
+impl Default for Workflow {
+    fn default() -> Self {
+        Workflow {
+            handlers: Arc::new(std::array::from_fn(|_| None)),
+        }
+    }
 }
 
 impl fmt::Debug for Workflow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names: Vec<_> = self.handlers.keys().collect();
-        names.sort();
+        let names: Vec<_> = self
+            .handlers
+            .iter()
+            .flatten()
+            .map(Registered::name)
+            .collect();
         f.debug_struct("Workflow")
             .field("handlers", &names)
             .finish()
     }
 }
 
-macro_rules! on_event {
-    ($( $(#[$doc:meta])* $method:ident => $key:literal, $variant:ident($ty:ty); )*) => {
-        $(
-            $(#[$doc])*
-            pub fn $method<F, Fut>(self, handler: F) -> Self
-            where
-                F: Fn(Relay, $ty) -> Fut + Send + Sync + 'static,
-                Fut: Future<Output = HandlerResult> + Send + 'static,
-            {
-                self.register($key, |event| match event {
-                    Event::$variant(e) => Some(e),
-                    _ => None,
-                }, handler)
-            }
-        )*
+/// The `on_*` method of every event in the event table that has one.
+macro_rules! on_events {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident($payload:ty) = $wire:literal $(| $alias:literal)* => $name:literal
+            $( $(#[$handler_doc:meta])* fn $handler:ident )?;
+    )*) => {
+        impl Workflow {
+            $($(
+                $(#[$handler_doc])*
+                pub fn $handler<F, Fut>(self, handler: F) -> Self
+                where
+                    F: Fn(Relay, $payload) -> Fut + Send + Sync + 'static,
+                    Fut: Future<Output = HandlerResult> + Send + 'static,
+                {
+                    self.register(
+                        HandlerKey::Kind(EventKind::$variant),
+                        stringify!($handler),
+                        |event| match event {
+                            Event::$variant(e) => Some(e),
+                            _ => None,
+                        },
+                        handler,
+                    )
+                }
+            )?)*
+        }
     };
 }
 
-macro_rules! on_lifecycle {
-    ($( $(#[$doc:meta])* $method:ident => $key:literal; )*) => {
-        $(
-            $(#[$doc])*
-            pub fn $method<F, Fut>(self, handler: F) -> Self
-            where
-                F: Fn(Relay, InteractionLifecycleEvent) -> Fut + Send + Sync + 'static,
-                Fut: Future<Output = HandlerResult> + Send + 'static,
-            {
-                self.register($key, |event| match event {
-                    Event::InteractionLifecycle(e) => Some(e),
+event_table!(on_events);
+
+/// The interaction lifecycle types with a handler of their own: the [`Stage`] enum and
+/// the `on_interaction_*` methods.
+macro_rules! on_interaction {
+    ($( $(#[$doc:meta])* $method:ident => $stage:ident; )*) => {
+        /// An interaction lifecycle type with a handler of its own.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Stage {
+            $( $stage, )*
+        }
+
+        impl Stage {
+            const COUNT: usize = [$( Stage::$stage ),*].len();
+
+            fn of(kind: &LifecycleType) -> Option<Stage> {
+                match kind {
+                    $( LifecycleType::$stage => Some(Stage::$stage), )*
                     _ => None,
-                }, handler)
+                }
             }
-        )*
+        }
+
+        impl Workflow {
+            $(
+                $(#[$doc])*
+                pub fn $method<F, Fut>(self, handler: F) -> Self
+                where
+                    F: Fn(Relay, InteractionLifecycleEvent) -> Fut + Send + Sync + 'static,
+                    Fut: Future<Output = HandlerResult> + Send + 'static,
+                {
+                    self.register(
+                        HandlerKey::Interaction(Stage::$stage),
+                        stringify!($method),
+                        |event| match event {
+                            Event::InteractionLifecycle(e) => Some(e),
+                            _ => None,
+                        },
+                        handler,
+                    )
+                }
+            )*
+        }
     };
+}
+
+on_interaction! {
+    /// The interaction exists: interaction actions may now target `event.source_uri`.
+    on_interaction_started => Started;
+    /// The interaction became the device's active channel (also right after start).
+    on_interaction_resumed => Resumed;
+    /// The user navigated away from the interaction.
+    on_interaction_suspended => Suspended;
+    /// The interaction ended (after `end_interaction`).
+    on_interaction_ended => Ended;
+    /// The interaction failed; `event.reason` says why.
+    on_interaction_failed => Failed;
 }
 
 impl Workflow {
@@ -142,7 +254,8 @@ impl Workflow {
 
     fn register<E, F, Fut>(
         mut self,
-        key: &'static str,
+        key: HandlerKey,
+        name: &'static str,
         extract: fn(Event) -> Option<E>,
         handler: F,
     ) -> Self
@@ -152,11 +265,11 @@ impl Workflow {
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let erased: HandlerFn = Arc::new(move |relay, event| {
+        let run: HandlerFn = Arc::new(move |relay, event| {
             let event = extract(event)?;
-            Some(Box::pin(handler(relay, event)) as BoxFuture<HandlerResult>)
+            Some(Box::pin(handler(relay, event)) as HandlerFuture)
         });
-        Arc::make_mut(&mut self.handlers).insert(key, erased);
+        Arc::make_mut(&mut self.handlers)[key.slot()] = Some(Registered { run, name });
         self
     }
 
@@ -166,614 +279,254 @@ impl Workflow {
         F: Fn(Relay, Event) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        self.register("*", Some, handler)
+        self.register(HandlerKey::Any, "on_event", Some, handler)
     }
 
-    on_event! {
-        /// The workflow was triggered; the event says how and by which device.
-        on_start => "start", Start(StartEvent);
-        /// The instance is over (after terminate, an error, or the user leaving the channel).
-        on_stop => "stop", Stop(StopEvent);
-        /// Every interaction lifecycle change without a more specific handler
-        /// (`on_interaction_started` and friends take precedence for their type).
-        on_interaction_lifecycle => "interaction_lifecycle", InteractionLifecycle(InteractionLifecycleEvent);
-        /// A say or play started, stopped or failed.
-        on_prompt => "prompt", Prompt(PromptEvent);
-        /// The Talk (action) or channel button was pressed during an interaction.
-        on_button => "button", Button(ButtonEvent);
-        /// The unnamed timer (`start_timer`) fired.
-        on_timer => "timer", Timer(TimerEvent);
-        /// A named timer (`set_timer`) fired.
-        on_timer_fired => "timer_fired", TimerFired(TimerFiredEvent);
-        /// A notification changed state (for example, a device acknowledged an alert).
-        on_notification => "notification", Notification(NotificationEvent);
-        /// An incident was resolved or cancelled.
-        on_incident => "incident", Incident(IncidentEvent);
-        /// Speech arrived that no `listen` call is waiting for.
-        on_speech => "speech", Speech(SpeechEvent);
-        /// A device asked to place a call.
-        on_call_start_request => "call_start_request", CallStartRequest(CallEvent);
-        /// An inbound call is offered to the device.
-        on_call_received => "call_received", CallReceived(CallEvent);
-        /// The callee is ringing.
-        on_call_ringing => "call_ringing", CallRinging(CallEvent);
-        /// The call is progressing.
-        on_call_progressing => "call_progressing", CallProgressing(CallEvent);
-        /// The call connected.
-        on_call_connected => "call_connected", CallConnected(CallEvent);
-        /// A connected call ended.
-        on_call_disconnected => "call_disconnected", CallDisconnected(CallEvent);
-        /// A call never connected.
-        on_call_failed => "call_failed", CallFailed(CallEvent);
-        /// An SMS event.
-        on_sms => "sms", Sms(SmsEvent);
-        /// Inbox playback completed or failed.
-        on_play_inbox_messages => "play_inbox_messages", PlayInboxMessages(PlayInboxMessagesEvent);
-        /// The instance was resumed.
-        on_resume => "resume", Resume(ResumeEvent);
-        /// An audio event (payload undocumented by Relay).
-        on_audio => "audio", Audio(AudioEvent);
-        /// An event type this SDK does not know; the raw JSON is kept.
-        on_unknown => "unknown", Unknown(UnknownEvent);
-    }
-
-    on_lifecycle! {
-        /// The interaction exists: interaction actions may now target `event.source_uri`.
-        on_interaction_started => "interaction_started";
-        /// The interaction became the device's active channel (also right after start).
-        on_interaction_resumed => "interaction_resumed";
-        /// The user navigated away from the interaction.
-        on_interaction_suspended => "interaction_suspended";
-        /// The interaction ended (after `end_interaction`).
-        on_interaction_ended => "interaction_ended";
-        /// The interaction failed; `event.reason` says why.
-        on_interaction_failed => "interaction_failed";
-    }
-
-    /// The handler registered for `event`, if any.
-    fn handler(&self, event: &Event) -> Option<&HandlerFn> {
-        let specific = match event {
-            Event::InteractionLifecycle(e) => match e.kind {
-                LifecycleType::Started => Some("interaction_started"),
-                LifecycleType::Resumed => Some("interaction_resumed"),
-                LifecycleType::Suspended => Some("interaction_suspended"),
-                LifecycleType::Ended => Some("interaction_ended"),
-                LifecycleType::Failed => Some("interaction_failed"),
+    /// An event type this SDK does not know; the raw JSON is kept.
+    pub fn on_unknown<F, Fut>(self, handler: F) -> Self
+    where
+        F: Fn(Relay, UnknownEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.register(
+            HandlerKey::Kind(EventKind::Unknown),
+            "on_unknown",
+            |event| match event {
+                Event::Unknown(e) => Some(e),
                 _ => None,
             },
-            _ => None,
-        };
-        let general = match event {
-            Event::Unknown(_) => "unknown",
-            other => other.name(),
-        };
-        specific
-            .and_then(|key| self.handlers.get(key))
-            .or_else(|| self.handlers.get(general))
-            .or_else(|| self.handlers.get("*"))
+            handler,
+        )
+    }
+
+    /// The handler registered for `event`, if any: the one for its interaction lifecycle
+    /// type, else the one for its kind, else `on_event`'s.
+    pub(crate) fn handler(&self, event: &Event) -> Option<&Registered> {
+        let slots = &*self.handlers;
+        if let Event::InteractionLifecycle(e) = event {
+            if let Some(stage) = Stage::of(&e.kind) {
+                if let Some(handler) = &slots[HandlerKey::Interaction(stage).slot()] {
+                    return Some(handler);
+                }
+            }
+        }
+        slots[HandlerKey::Kind(event.kind()).slot()]
+            .as_ref()
+            .or(slots[HandlerKey::Any.slot()].as_ref())
     }
 
     /// Whether the workflow has a handler for `event`.
     pub(crate) fn handles(&self, event: &Event) -> bool {
         self.handler(event).is_some()
     }
-
-    /// The handler for `event`, already bound to it, if the workflow has one.
-    pub(crate) fn handler_for(
-        &self,
-        relay: Relay,
-        event: Event,
-    ) -> Option<BoxFuture<HandlerResult>> {
-        let handler = self.handler(&event)?;
-        handler(relay, event)
-    }
 }
 
-/// The handle a handler uses to act in its session. Cheap to clone; clones share the session.
-///
-/// Every action method returns a future-like builder: set options, then `.await` it.
-/// Each call waits for Relay's response (5 s by default; `.response_timeout()` overrides it)
-/// and returns [`Error::Relay`] with Relay's message when Relay refuses it.
-#[derive(Clone)]
-pub struct Relay {
-    shared: Arc<Shared>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::tests::Recorder;
+    use futures_util::FutureExt;
+    use serde_json::{json, Map, Value};
+    use std::sync::Mutex;
 
-impl fmt::Debug for Relay {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Relay")
-            .field("session", &self.shared.id())
-            .field("path", &self.shared.path())
-            .finish()
-    }
-}
+    /// What the handlers saw: the method that ran and the payload it got (as `Debug`).
+    type Seen = Arc<Mutex<Vec<(&'static str, String)>>>;
 
-impl Relay {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Relay { shared }
-    }
-
-    /// This session's short id, as it appears in log lines.
-    pub fn session_id(&self) -> &str {
-        self.shared.id()
-    }
-
-    /// The workflow path this session was opened on (without slashes).
-    pub fn path(&self) -> &str {
-        self.shared.path()
-    }
-
-    /// Whether the connection to Relay has ended (actions then fail with [`Error::Closed`]).
-    pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
-    }
-
-    /// Send any request without a target. The escape hatch for actions without a method.
-    pub fn request<R: Request>(&self, request: R) -> Action<R> {
-        Action::new(self, None, request)
-    }
-
-    /// Send any request to a target.
-    pub fn request_to<R: Request>(&self, target: impl IntoTarget, request: R) -> Action<R> {
-        Action::new(self, Some(target.into_target()), request)
-    }
-
-    /// Start an interaction named `name` on a device (or group). Relay then sends
-    /// interaction `started` and `resumed` events carrying the interaction URN.
-    ///
-    /// ```no_run
-    /// # async fn f(relay: relay_workflow::Relay, device: relay_workflow::Urn) -> relay_workflow::Result<()> {
-    /// relay.start_interaction(&device, "hello").await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn start_interaction(
-        &self,
-        target: impl IntoTarget,
-        name: impl Into<String>,
-    ) -> Action<StartInteraction> {
-        self.request_to(
-            target,
-            StartInteraction {
-                name: name.into(),
-                options: None,
-            },
-        )
-    }
-
-    /// End an interaction (target: its URN). Relay then sends interaction `ended`.
-    pub fn end_interaction(&self, target: impl IntoTarget) -> Action<EndInteraction> {
-        self.request_to(target, EndInteraction {})
-    }
-
-    /// Speak `text` on an interaction; returns the playback id once Relay accepted it.
-    /// Use [`say_and_wait`](Self::say_and_wait) to wait until it has been spoken.
-    pub fn say(&self, target: impl IntoTarget, text: impl Into<String>) -> Action<Say> {
-        self.request_to(
-            target,
-            Say {
-                text: text.into(),
-                lang: Lang::default(),
-            },
-        )
-    }
-
-    /// Speak `text` and wait until the device has finished speaking it
-    /// (the prompt `stopped` event for this playback).
-    ///
-    /// ```no_run
-    /// # async fn f(relay: relay_workflow::Relay, interaction: relay_workflow::Urn) -> relay_workflow::Result<()> {
-    /// relay.say_and_wait(&interaction, "What is your name?").await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn say_and_wait(&self, target: impl IntoTarget, text: impl Into<String>) -> AndWait<Say> {
-        self.say(target, text).and_wait()
-    }
-
-    /// Play an audio file (uploaded with `relay audio create`) or a built-in sound such as
-    /// `relay-static://emergency`.
-    pub fn play(&self, target: impl IntoTarget, filename: impl Into<String>) -> Action<Play> {
-        self.request_to(
-            target,
-            Play {
-                filename: filename.into(),
-            },
-        )
-    }
-
-    /// Play a file and wait until playback stopped.
-    pub fn play_and_wait(
-        &self,
-        target: impl IntoTarget,
-        filename: impl Into<String>,
-    ) -> AndWait<Play> {
-        self.play(target, filename).and_wait()
-    }
-
-    /// Listen for speech on an interaction and return what was said.
-    ///
-    /// ```no_run
-    /// # async fn f(relay: relay_workflow::Relay, interaction: relay_workflow::Urn) -> relay_workflow::Result<()> {
-    /// let answer = relay.listen(&interaction).phrases(["yes", "no"]).await?;
-    /// println!("heard {}", answer.text);
-    /// # Ok(()) }
-    /// ```
-    pub fn listen(&self, target: impl IntoTarget) -> ListenAction {
-        ListenAction {
-            relay: self.clone(),
-            target: target.into_target(),
-            phrases: Vec::new(),
-            transcribe: true,
-            timeout: Duration::from_secs(60),
-            alt_lang: None,
-            response_timeout: None,
-        }
-    }
-
-    /// Read a workflow variable; `None` when it is not set. Registration args
-    /// (`relay workflow:create … --arg name=value`) are read the same way.
-    pub fn get_var(&self, name: impl Into<String>) -> Action<GetVar> {
-        self.request(GetVar { name: name.into() })
-    }
-
-    /// Set a workflow variable for the rest of this instance.
-    pub fn set_var(&self, name: impl Into<String>, value: impl Into<String>) -> Action<SetVar> {
-        self.request(SetVar {
-            name: name.into(),
-            value: value.into(),
-        })
-    }
-
-    /// Remove a workflow variable.
-    pub fn unset_var(&self, name: impl Into<String>) -> Action<UnsetVar> {
-        self.request(UnsetVar { name: name.into() })
-    }
-
-    /// End this workflow instance and wait (up to 32 s) for Relay's stop event.
-    /// Returns `Ok` when the stop event arrives or the connection closes.
-    pub async fn terminate(&self) -> Result<()> {
-        let id = new_id();
-        let stop = self.shared.wait_for(|e| matches!(e, Event::Stop(_)));
-        self.shared.send_unanswered(&id, &Terminate {}).await?;
-        match tokio::time::timeout(STOP_WAIT, stop).await {
-            Ok(_) => Ok(()), // the stop event, or the connection closed: either way it is over
-            Err(_) => Err(Error::EventTimeout {
-                action: "terminate",
-                event: "stop",
-                after: STOP_WAIT,
-            }),
-        }
-    }
-}
-
-/// An action ready to send: set options, then `.await` it.
-#[must_use = "an action does nothing until it is awaited"]
-pub struct Action<R: Request> {
-    relay: Relay,
-    target: Option<std::result::Result<Target, UrnError>>,
-    request: R,
-    timeout: Option<Duration>,
-    id: Option<String>,
-    /// An argument was unusable: awaiting returns this error without sending anything.
-    error: Option<Error>,
-}
-
-impl<R: Request + fmt::Debug> fmt::Debug for Action<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Action")
-            .field("target", &self.target)
-            .field("request", &self.request)
-            .field("error", &self.error)
-            .finish()
-    }
-}
-
-impl<R: Request> Action<R> {
-    fn new(
-        relay: &Relay,
-        target: Option<std::result::Result<Target, UrnError>>,
-        request: R,
-    ) -> Self {
-        Action {
-            relay: relay.clone(),
-            target,
-            request,
-            timeout: None,
-            id: None,
-            error: None,
-        }
-    }
-
-    /// Make the action fail with `error` when awaited, without sending anything
-    /// (the first error wins).
-    pub(crate) fn fail(mut self, error: impl Into<Error>) -> Self {
-        self.error.get_or_insert(error.into());
-        self
-    }
-
-    /// Wait this long for Relay's response instead of the action's default.
-    pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The request as it will be sent.
-    pub fn request(&self) -> &R {
-        &self.request
-    }
-
-    /// Change the request before it is sent.
-    pub fn request_mut(&mut self) -> &mut R {
-        &mut self.request
-    }
-
-    async fn send(self) -> Result<R::Output> {
-        if let Some(error) = self.error {
-            return Err(error);
-        }
-        let target = self.target.transpose()?;
-        let timeout = self.timeout.unwrap_or_else(|| self.request.timeout());
-        let id = self.id.unwrap_or_else(new_id);
-        self.relay
-            .shared
-            .request(&id, target.as_ref(), &self.request, timeout)
-            .await
-    }
-}
-
-impl<R: Request> IntoFuture for Action<R> {
-    type Output = Result<R::Output>;
-    type IntoFuture = BoxFuture<Result<R::Output>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
-    }
-}
-
-impl Action<StartInteraction> {
-    /// Set the interaction's options (colour, wanted button events, home channel).
-    pub fn options(mut self, options: InteractionOptions) -> Self {
-        self.request.options = Some(options);
-        self
-    }
-}
-
-impl Action<Say> {
-    /// Speak in this language (default `en-US`).
-    pub fn lang(mut self, lang: impl Into<Lang>) -> Self {
-        self.request.lang = lang.into();
-        self
-    }
-}
-
-/// Requests whose response is a playback id followed by prompt events (say, play).
-pub trait Playback: Request<Output = String> {}
-impl Playback for Say {}
-impl Playback for Play {}
-
-impl<R: Playback> Action<R> {
-    /// Also wait until the playback has finished (the prompt `stopped` event).
-    pub fn and_wait(self) -> AndWait<R> {
-        AndWait {
-            action: self,
-            wait: None,
-        }
-    }
-}
-
-/// A say or play that completes when the device has finished playing it.
-#[must_use = "an action does nothing until it is awaited"]
-pub struct AndWait<R: Playback> {
-    action: Action<R>,
-    wait: Option<Duration>,
-}
-
-impl<R: Playback> fmt::Debug for AndWait<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AndWait")
-            .field("action", &R::ACTION)
-            .field("wait", &self.wait)
-            .finish()
-    }
-}
-
-impl AndWait<Say> {
-    /// Speak in this language (default `en-US`).
-    pub fn lang(mut self, lang: impl Into<Lang>) -> Self {
-        self.action = self.action.lang(lang);
-        self
-    }
-}
-
-impl<R: Playback> AndWait<R> {
-    /// Wait this long for Relay's response to the request itself.
-    pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.action = self.action.response_timeout(timeout);
-        self
-    }
-
-    /// Wait this long for playback to finish (default: 32 s, longer for long texts).
-    pub fn playback_timeout(mut self, timeout: Duration) -> Self {
-        self.wait = Some(timeout);
-        self
-    }
-
-    async fn run(mut self, default_wait: Duration) -> Result<String> {
-        let action_name = if R::ACTION == "say" {
-            "say_and_wait"
-        } else {
-            "play_and_wait"
-        };
-        let wait = self.wait.unwrap_or(default_wait);
-        let id = new_id();
-        self.action.id = Some(id.clone());
-        let shared = self.action.relay.shared.clone();
-        // Registered before the request goes out: a stopped event that overtakes the
-        // response (or shares its read) is not lost.
-        let by_request_id = shared.wait_for(prompt_done(id.clone()));
-        let playback = self.action.send().await?;
-        let finished = if playback == id {
-            tokio::time::timeout(wait, by_request_id).await
-        } else {
-            let by_playback_id = shared.wait_for(prompt_done(playback.clone()));
-            tokio::time::timeout(wait, async {
-                tokio::select! {
-                    e = by_request_id => e,
-                    e = by_playback_id => e,
-                }
-            })
-            .await
-        };
-        match finished.map(|r| r.map(|e| *e)) {
-            Ok(Ok(Event::Prompt(p))) if p.kind == PromptType::Failed => {
-                Err(Error::PlaybackFailed {
-                    action: action_name,
-                    id: playback,
-                })
+    /// Registers a recording handler with every `on_*` method of the event table.
+    macro_rules! register_table {
+        ($(
+            $(#[$doc:meta])*
+            $variant:ident($payload:ty) = $wire:literal $(| $alias:literal)* => $name:literal
+                $( $(#[$handler_doc:meta])* fn $handler:ident )?;
+        )*) => {
+            fn register_table(mut workflow: Workflow, seen: &Seen) -> Workflow {
+                $($(
+                    let s = seen.clone();
+                    workflow = workflow.$handler(move |_relay, e| {
+                        s.lock().unwrap().push((stringify!($handler), format!("{e:?}")));
+                        async { Ok(()) }
+                    });
+                )?)*
+                workflow
             }
-            Ok(Ok(_)) => Ok(playback),
-            Ok(Err(_)) => Err(Error::Closed {
-                action: action_name,
-            }),
-            Err(_) => Err(Error::EventTimeout {
-                action: action_name,
-                event: "prompt stopped",
-                after: wait,
-            }),
-        }
-    }
-}
-
-fn prompt_done(id: String) -> impl Fn(&Event) -> bool + Send + 'static {
-    move |e| {
-        matches!(e, Event::Prompt(p)
-            if p.id == id && matches!(p.kind, PromptType::Stopped | PromptType::Failed))
-    }
-}
-
-impl IntoFuture for AndWait<Say> {
-    type Output = Result<String>;
-    type IntoFuture = BoxFuture<Result<String>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        // Long texts take longer to speak: allow about 15 characters a second beyond 32 s.
-        let extra = Duration::from_secs(self.action.request.text.len() as u64 / 15);
-        Box::pin(self.run(PLAYBACK_WAIT + extra))
-    }
-}
-
-impl IntoFuture for AndWait<Play> {
-    type Output = Result<String>;
-    type IntoFuture = BoxFuture<Result<String>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run(PLAYBACK_WAIT))
-    }
-}
-
-/// What a `listen` heard.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Utterance {
-    /// The transcription (empty when transcription was off or nothing was understood).
-    pub text: String,
-    /// Recorded audio, base64, when transcription was off.
-    pub audio: Option<String>,
-    /// Language of the transcription.
-    pub lang: Option<Lang>,
-}
-
-/// A `listen` call: set options, then `.await` it.
-#[must_use = "an action does nothing until it is awaited"]
-#[derive(Debug)]
-pub struct ListenAction {
-    relay: Relay,
-    target: std::result::Result<Target, UrnError>,
-    phrases: Vec<String>,
-    transcribe: bool,
-    timeout: Duration,
-    alt_lang: Option<Lang>,
-    response_timeout: Option<Duration>,
-}
-
-impl ListenAction {
-    /// Restrict recognition to these phrases.
-    pub fn phrases<I, S>(mut self, phrases: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.phrases = phrases.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// `false` returns raw audio instead of text (default `true`).
-    pub fn transcribe(mut self, transcribe: bool) -> Self {
-        self.transcribe = transcribe;
-        self
-    }
-
-    /// How long the device listens (default 60 s; whole seconds on the wire).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Recognition language.
-    pub fn alt_lang(mut self, lang: impl Into<Lang>) -> Self {
-        self.alt_lang = Some(lang.into());
-        self
-    }
-
-    /// Wait this long for Relay's acknowledgement of the listen request.
-    pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = Some(timeout);
-        self
-    }
-
-    async fn run(self) -> Result<Utterance> {
-        let target = self.target?;
-        let id = new_id();
-        let request = Listen {
-            phrases: self.phrases,
-            transcribe: self.transcribe,
-            timeout: self.timeout.as_secs().max(1),
-            alt_lang: self.alt_lang,
-            request_id: id.clone(),
         };
-        let shared = &self.relay.shared;
-        let wanted = id.clone();
-        let speech =
-            shared.wait_for(move |e| matches!(e, Event::Speech(s) if s.request_id == wanted));
-        let response_wait = self
-            .response_timeout
-            .unwrap_or_else(|| request.response_wait());
-        shared
-            .request(&id, Some(&target), &request, response_wait)
-            .await?;
-        let wait = Duration::from_secs(request.timeout) + SPEECH_MARGIN;
-        match tokio::time::timeout(wait, speech)
-            .await
-            .map(|r| r.map(|e| *e))
-        {
-            Ok(Ok(Event::Speech(s))) => Ok(Utterance {
-                text: s.text.unwrap_or_default(),
-                audio: s.audio,
-                lang: s.lang,
-            }),
-            Ok(Ok(_)) | Ok(Err(_)) => Err(Error::Closed { action: "listen" }),
-            Err(_) => Err(Error::EventTimeout {
-                action: "listen",
-                event: "speech",
-                after: wait,
-            }),
+    }
+    event_table!(register_table);
+
+    /// A recording handler for every lifecycle type, unknown events and any event.
+    fn register_rest(workflow: Workflow, seen: &Seen) -> Workflow {
+        fn record<E: fmt::Debug>(
+            seen: &Seen,
+            name: &'static str,
+        ) -> impl Fn(Relay, E) -> futures_util::future::Ready<HandlerResult> {
+            let seen = seen.clone();
+            move |_relay, e| {
+                seen.lock().unwrap().push((name, format!("{e:?}")));
+                futures_util::future::ready(Ok(()))
+            }
+        }
+        workflow
+            .on_interaction_started(record(seen, "on_interaction_started"))
+            .on_interaction_resumed(record(seen, "on_interaction_resumed"))
+            .on_interaction_suspended(record(seen, "on_interaction_suspended"))
+            .on_interaction_ended(record(seen, "on_interaction_ended"))
+            .on_interaction_failed(record(seen, "on_interaction_failed"))
+            .on_unknown(record(seen, "on_unknown"))
+            .on_event(record(seen, "on_event"))
+    }
+
+    fn relay() -> Relay {
+        Relay::new(Arc::new(Recorder::default()))
+    }
+
+    /// Run the handler `workflow` has for `event`; which handler it was, and what it saw.
+    fn dispatch(workflow: &Workflow, seen: &Seen, event: Event) -> Option<(&'static str, String)> {
+        let handler = workflow.handler(&event)?;
+        assert!(workflow.handles(&event));
+        let name = handler.name();
+        let future = handler
+            .start(relay(), event)
+            .expect("the handler takes the event");
+        future
+            .now_or_never()
+            .expect("the handler finished")
+            .expect("the handler succeeded");
+        let mut seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "exactly one handler ran: {seen:?}");
+        let (ran, payload) = seen.remove(0);
+        assert_eq!(
+            ran, name,
+            "the handler is logged by the name it was registered with"
+        );
+        Some((ran, payload))
+    }
+
+    /// An event of `kind` with default fields.
+    fn event_of(kind: EventKind) -> Event {
+        let event_type = kind.event_type().unwrap_or("wf_api_battery_event");
+        Event::decode(event_type, Map::new()).unwrap()
+    }
+
+    fn lifecycle(kind: &str) -> Event {
+        let object = json!({"type": kind, "source_uri": "urn:relay-resource:name:interaction:x?device=urn:relay-resource:name:device:Bob"});
+        let Value::Object(object) = object else {
+            unreachable!()
+        };
+        Event::decode("wf_api_interaction_lifecycle_event", object).unwrap()
+    }
+
+    #[test]
+    fn a_handler_registered_for_a_kind_gets_exactly_that_event() {
+        let seen = Seen::default();
+        let workflow = register_rest(register_table(Workflow::new(), &seen), &seen);
+        for &kind in EventKind::ALL {
+            let event = event_of(kind);
+            assert_eq!(event.kind(), kind);
+            let debug = format!("{event:?}");
+            let (ran, payload) = dispatch(&workflow, &seen, event).unwrap();
+            if kind == EventKind::Progress {
+                // No handler of its own (progress events never reach handlers): `on_event`.
+                assert_eq!(ran, "on_event");
+                assert_eq!(payload, debug);
+                continue;
+            }
+            assert_eq!(ran, format!("on_{}", kind.name()), "{kind:?}");
+            assert_eq!(debug, format!("{kind:?}({payload})"), "{kind:?}");
         }
     }
-}
 
-impl IntoFuture for ListenAction {
-    type Output = Result<Utterance>;
-    type IntoFuture = BoxFuture<Result<Utterance>>;
+    #[test]
+    fn lifecycle_types_go_to_their_own_handler_first() {
+        let seen = Seen::default();
+        let all = register_rest(register_table(Workflow::new(), &seen), &seen);
+        for stage in ["started", "resumed", "suspended", "ended", "failed"] {
+            let (ran, payload) = dispatch(&all, &seen, lifecycle(stage)).unwrap();
+            assert_eq!(ran, format!("on_interaction_{stage}"));
+            let kind = format!("kind: {}", capitalize(stage));
+            assert!(payload.contains(&kind), "{payload}");
+        }
+        // A type without a handler of its own goes to the lifecycle handler.
+        let (ran, _) = dispatch(&all, &seen, lifecycle("paused")).unwrap();
+        assert_eq!(ran, "on_interaction_lifecycle");
 
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+        // Without the specific handlers, every type goes to the lifecycle handler.
+        let general = register_table(Workflow::new(), &seen);
+        for stage in ["started", "resumed", "suspended", "ended", "failed", ""] {
+            let (ran, _) = dispatch(&general, &seen, lifecycle(stage)).unwrap();
+            assert_eq!(ran, "on_interaction_lifecycle");
+        }
+
+        // A specific handler alone takes its type only.
+        let started = Workflow::new().on_interaction_started(|_, _| async { Ok(()) });
+        assert!(started.handles(&lifecycle("started")));
+        assert!(!started.handles(&lifecycle("ended")));
+        assert!(!started.handles(&event_of(EventKind::Start)));
+    }
+
+    fn capitalize(s: &str) -> String {
+        let mut c = s.chars();
+        c.next()
+            .map(|f| f.to_uppercase().chain(c).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn on_event_takes_what_has_no_handler_of_its_own() {
+        let seen = Seen::default();
+        let s = seen.clone();
+        let workflow =
+            Workflow::new()
+                .on_button(|_, _| async { Ok(()) })
+                .on_event(move |_relay, e: Event| {
+                    s.lock().unwrap().push(("on_event", e.name().to_owned()));
+                    async { Ok(()) }
+                });
+        for &kind in EventKind::ALL {
+            let event = event_of(kind);
+            let name = event.name().to_owned();
+            let handler = workflow.handler(&event).unwrap();
+            if kind == EventKind::Button {
+                assert_eq!(handler.name(), "on_button");
+                continue;
+            }
+            assert_eq!(handler.name(), "on_event");
+            let (_, seen_name) = dispatch(&workflow, &seen, event).unwrap();
+            assert_eq!(seen_name, name);
+        }
+    }
+
+    #[test]
+    fn an_empty_workflow_handles_nothing_and_a_later_registration_wins() {
+        let empty = Workflow::new();
+        for &kind in EventKind::ALL {
+            assert!(!empty.handles(&event_of(kind)));
+        }
+        assert!(!empty.handles(&lifecycle("started")));
+        assert_eq!(format!("{empty:?}"), "Workflow { handlers: [] }");
+
+        let seen = Seen::default();
+        let (first, second) = (seen.clone(), seen.clone());
+        let workflow = Workflow::new()
+            .on_stop(move |_, _| {
+                first.lock().unwrap().push(("on_stop", "first".into()));
+                async { Ok(()) }
+            })
+            .on_stop(move |_, _| {
+                second.lock().unwrap().push(("on_stop", "second".into()));
+                async { Ok(()) }
+            })
+            .on_start(|_, _| async { Ok(()) });
+        assert_eq!(
+            dispatch(&workflow, &seen, event_of(EventKind::Stop)),
+            Some(("on_stop", "second".into()))
+        );
+        assert_eq!(
+            format!("{workflow:?}"),
+            r#"Workflow { handlers: ["on_start", "on_stop"] }"#
+        );
+        // A clone shares the table; registering on it leaves the original as it was.
+        let more = workflow.clone().on_button(|_, _| async { Ok(()) });
+        assert!(more.handles(&event_of(EventKind::Button)));
+        assert!(!workflow.handles(&event_of(EventKind::Button)));
     }
 }

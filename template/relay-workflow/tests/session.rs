@@ -340,6 +340,33 @@ async fn a_peer_that_vanishes_mid_request_fails_the_call_at_once() {
 }
 
 #[tokio::test]
+async fn a_failing_handler_is_logged_under_the_name_it_was_registered_with() {
+    capture_logs();
+    let wf = Workflow::new()
+        .on_interaction_lifecycle(|_relay, _event| async move { Err("lifecycle-6f1".into()) })
+        .on_interaction_started(|_relay, _event| async move { Err("started-6f1".into()) })
+        .on_event(|_relay, _event| async move { Err("any-6f1".into()) });
+    let server = serve("named", wf).await;
+    let mut sim = Simulator::connect(&server.url("named")).await.unwrap();
+    sim.interaction("started", BOB_HELLO).await.unwrap();
+    sim.interaction("suspended", BOB_HELLO).await.unwrap();
+    sim.start(Trigger::phrase("x")).await.unwrap();
+    let started = wait_for_log("handler failed: started-6f1").await;
+    assert!(
+        started.contains("handler=on_interaction_started"),
+        "{started}"
+    );
+    let lifecycle = wait_for_log("handler failed: lifecycle-6f1").await;
+    assert!(
+        lifecycle.contains("handler=on_interaction_lifecycle"),
+        "{lifecycle}"
+    );
+    let any = wait_for_log("handler failed: any-6f1").await;
+    assert!(any.contains("handler=on_event"), "{any}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_panicking_handler_is_logged_and_the_session_and_server_live_on() {
     capture_logs();
     let wf = Workflow::new()

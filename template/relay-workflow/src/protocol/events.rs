@@ -27,81 +27,6 @@ use super::enums::{
 use super::lenient;
 use crate::urn::Urn;
 
-/// `_type` of the start event.
-const START: &str = "wf_api_start_event";
-/// `_type` of the stop event.
-const STOP: &str = "wf_api_stop_event";
-/// `_type` of the interaction lifecycle event.
-const INTERACTION_LIFECYCLE: &str = "wf_api_interaction_lifecycle_event";
-/// `_type` of the prompt event.
-const PROMPT: &str = "wf_api_prompt_event";
-/// `_type` of the button event.
-const BUTTON: &str = "wf_api_button_event";
-/// `_type` of the (unnamed) timer event.
-const TIMER: &str = "wf_api_timer_event";
-/// `_type` of the named-timer event.
-const TIMER_FIRED: &str = "wf_api_timer_fired_event";
-/// `_type` of the notification event.
-const NOTIFICATION: &str = "wf_api_notification_event";
-/// `_type` of the incident event.
-const INCIDENT: &str = "wf_api_incident_event";
-/// `_type` of the speech event.
-const SPEECH: &str = "wf_api_speech_event";
-/// `_type` of the progress event.
-const PROGRESS: &str = "wf_api_progress_event";
-/// `_type` of the call-start-request event.
-const CALL_START_REQUEST: &str = "wf_api_call_start_request_event";
-/// `_type` of the call-received event.
-const CALL_RECEIVED: &str = "wf_api_call_received_event";
-/// `_type` of the call-ringing event.
-const CALL_RINGING: &str = "wf_api_call_ringing_event";
-/// `_type` of the call-progressing event.
-const CALL_PROGRESSING: &str = "wf_api_call_progressing_event";
-/// `_type` of the call-connected event.
-const CALL_CONNECTED: &str = "wf_api_call_connected_event";
-/// `_type` of the call-disconnected event.
-const CALL_DISCONNECTED: &str = "wf_api_call_disconnected_event";
-/// `_type` of the call-failed event.
-const CALL_FAILED: &str = "wf_api_call_failed_event";
-/// `_type` of the SMS event.
-const SMS: &str = "wf_api_sms_event";
-/// `_type` of the play-inbox event as sent by this SDK (the JAVA spelling).
-const PLAY_INBOX_MESSAGES: &str = "wf_api_play_inbox_messages_event";
-/// The other spelling of the play-inbox event (PY, NET), accepted when decoding.
-const PLAY_INBOX_MESSAGE: &str = "wf_api_play_inbox_message_event";
-/// `_type` of the resume event.
-const RESUME: &str = "wf_api_resume_event";
-/// `_type` of the audio event.
-const AUDIO: &str = "wf_api_audio_event";
-
-/// Every `_type` that [`Event::decode`] maps to a typed variant (anything else becomes
-/// [`Event::Unknown`]). Both spellings of the play-inbox event are listed.
-pub const KNOWN_EVENT_TYPES: &[&str] = &[
-    START,
-    STOP,
-    INTERACTION_LIFECYCLE,
-    PROMPT,
-    BUTTON,
-    TIMER,
-    TIMER_FIRED,
-    NOTIFICATION,
-    INCIDENT,
-    SPEECH,
-    PROGRESS,
-    CALL_START_REQUEST,
-    CALL_RECEIVED,
-    CALL_RINGING,
-    CALL_PROGRESSING,
-    CALL_CONNECTED,
-    CALL_DISCONNECTED,
-    CALL_FAILED,
-    SMS,
-    PLAY_INBOX_MESSAGES,
-    PLAY_INBOX_MESSAGE,
-    RESUME,
-    AUDIO,
-];
-
 // ---------------------------------------------------------------------------------------------
 // Tolerant field decoders
 // ---------------------------------------------------------------------------------------------
@@ -611,60 +536,257 @@ impl UnknownEvent {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Event
+// The event table
 // ---------------------------------------------------------------------------------------------
 
-/// An event sent by the Relay server.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Event {
-    /// `wf_api_start_event`.
-    Start(StartEvent),
-    /// `wf_api_stop_event`.
-    Stop(StopEvent),
-    /// `wf_api_interaction_lifecycle_event`.
-    InteractionLifecycle(InteractionLifecycleEvent),
-    /// `wf_api_prompt_event`.
-    Prompt(PromptEvent),
-    /// `wf_api_button_event`.
-    Button(ButtonEvent),
-    /// `wf_api_timer_event`.
-    Timer(TimerEvent),
-    /// `wf_api_timer_fired_event`.
-    TimerFired(TimerFiredEvent),
-    /// `wf_api_notification_event`.
-    Notification(NotificationEvent),
-    /// `wf_api_incident_event`.
-    Incident(IncidentEvent),
-    /// `wf_api_speech_event`.
-    Speech(SpeechEvent),
-    /// `wf_api_progress_event` (carries the `_id` of a pending request).
-    Progress(ProgressEvent),
-    /// `wf_api_call_start_request_event`: the device asked to place a call.
-    CallStartRequest(CallEvent),
-    /// `wf_api_call_received_event`: an inbound call is offered to the device.
-    CallReceived(CallEvent),
-    /// `wf_api_call_ringing_event`: the callee is ringing.
-    CallRinging(CallEvent),
-    /// `wf_api_call_progressing_event`: the call is progressing.
-    CallProgressing(CallEvent),
-    /// `wf_api_call_connected_event`: the call connected.
-    CallConnected(CallEvent),
-    /// `wf_api_call_disconnected_event`: a connected call ended.
-    CallDisconnected(CallEvent),
-    /// `wf_api_call_failed_event`: the call never connected.
-    CallFailed(CallEvent),
-    /// `wf_api_sms_event`.
-    Sms(SmsEvent),
-    /// `wf_api_play_inbox_messages_event` (also accepted as
-    /// `wf_api_play_inbox_message_event`).
-    PlayInboxMessages(PlayInboxMessagesEvent),
-    /// `wf_api_resume_event`.
-    Resume(ResumeEvent),
-    /// `wf_api_audio_event`.
-    Audio(AudioEvent),
-    /// Any other `_type`, kept as received.
-    Unknown(UnknownEvent),
+/// Every event this SDK knows, each named in this one place. A row reads
+///
+/// ```text
+/// /// what the event is (the doc of its `Event` variant)
+/// Variant(Payload) = "wire _type" | "another accepted spelling" => "short name"
+///     /// when the handler runs (the doc of its `Workflow` method)
+///     fn on_variant;
+/// ```
+///
+/// The spellings after `|` are optional, and so is the handler: an event without `fn` never
+/// reaches a handler (progress events only restart the clock of a pending request).
+/// `event_table!(callback)` hands the rows to `callback!`: `define_events!` below builds
+/// [`Event`], [`EventKind`], the decoder, the encoder and the names from them, and
+/// `workflow.rs` builds the `Workflow::on_*` registration methods. The unknown event (any
+/// other `_type`) is no row: each callback adds it.
+macro_rules! event_table {
+    ($callback:ident) => {
+        $callback! {
+            /// `wf_api_start_event`.
+            Start(StartEvent) = "wf_api_start_event" => "start"
+                /// The workflow was triggered; the event says how and by which device.
+                fn on_start;
+            /// `wf_api_stop_event`.
+            Stop(StopEvent) = "wf_api_stop_event" => "stop"
+                /// The instance is over (after terminate, an error, or the user leaving the
+                /// channel).
+                fn on_stop;
+            /// `wf_api_interaction_lifecycle_event`.
+            InteractionLifecycle(InteractionLifecycleEvent)
+                = "wf_api_interaction_lifecycle_event" => "interaction_lifecycle"
+                /// Every interaction lifecycle change without a more specific handler
+                /// (`on_interaction_started` and friends take precedence for their type).
+                fn on_interaction_lifecycle;
+            /// `wf_api_prompt_event`.
+            Prompt(PromptEvent) = "wf_api_prompt_event" => "prompt"
+                /// A say or play started, stopped or failed.
+                fn on_prompt;
+            /// `wf_api_button_event`.
+            Button(ButtonEvent) = "wf_api_button_event" => "button"
+                /// The Talk (action) or channel button was pressed during an interaction.
+                fn on_button;
+            /// `wf_api_timer_event`.
+            Timer(TimerEvent) = "wf_api_timer_event" => "timer"
+                /// The unnamed timer (`start_timer`) fired.
+                fn on_timer;
+            /// `wf_api_timer_fired_event`.
+            TimerFired(TimerFiredEvent) = "wf_api_timer_fired_event" => "timer_fired"
+                /// A named timer (`set_timer`) fired.
+                fn on_timer_fired;
+            /// `wf_api_notification_event`.
+            Notification(NotificationEvent) = "wf_api_notification_event" => "notification"
+                /// A notification changed state (for example, a device acknowledged an alert).
+                fn on_notification;
+            /// `wf_api_incident_event`.
+            Incident(IncidentEvent) = "wf_api_incident_event" => "incident"
+                /// An incident was resolved or cancelled.
+                fn on_incident;
+            /// `wf_api_speech_event`.
+            Speech(SpeechEvent) = "wf_api_speech_event" => "speech"
+                /// Speech arrived that no `listen` call is waiting for.
+                fn on_speech;
+            /// `wf_api_progress_event` (carries the `_id` of a pending request).
+            Progress(ProgressEvent) = "wf_api_progress_event" => "progress";
+            /// `wf_api_call_start_request_event`: the device asked to place a call.
+            CallStartRequest(CallEvent) = "wf_api_call_start_request_event" => "call_start_request"
+                /// A device asked to place a call.
+                fn on_call_start_request;
+            /// `wf_api_call_received_event`: an inbound call is offered to the device.
+            CallReceived(CallEvent) = "wf_api_call_received_event" => "call_received"
+                /// An inbound call is offered to the device.
+                fn on_call_received;
+            /// `wf_api_call_ringing_event`: the callee is ringing.
+            CallRinging(CallEvent) = "wf_api_call_ringing_event" => "call_ringing"
+                /// The callee is ringing.
+                fn on_call_ringing;
+            /// `wf_api_call_progressing_event`: the call is progressing.
+            CallProgressing(CallEvent) = "wf_api_call_progressing_event" => "call_progressing"
+                /// The call is progressing.
+                fn on_call_progressing;
+            /// `wf_api_call_connected_event`: the call connected.
+            CallConnected(CallEvent) = "wf_api_call_connected_event" => "call_connected"
+                /// The call connected.
+                fn on_call_connected;
+            /// `wf_api_call_disconnected_event`: a connected call ended.
+            CallDisconnected(CallEvent) = "wf_api_call_disconnected_event" => "call_disconnected"
+                /// A connected call ended.
+                fn on_call_disconnected;
+            /// `wf_api_call_failed_event`: the call never connected.
+            CallFailed(CallEvent) = "wf_api_call_failed_event" => "call_failed"
+                /// A call never connected.
+                fn on_call_failed;
+            /// `wf_api_sms_event`.
+            Sms(SmsEvent) = "wf_api_sms_event" => "sms"
+                /// An SMS event.
+                fn on_sms;
+            /// `wf_api_play_inbox_messages_event` (also accepted as
+            /// `wf_api_play_inbox_message_event`).
+            PlayInboxMessages(PlayInboxMessagesEvent)
+                = "wf_api_play_inbox_messages_event" | "wf_api_play_inbox_message_event"
+                => "play_inbox_messages"
+                /// Inbox playback completed or failed.
+                fn on_play_inbox_messages;
+            /// `wf_api_resume_event`.
+            Resume(ResumeEvent) = "wf_api_resume_event" => "resume"
+                /// The instance was resumed.
+                fn on_resume;
+            /// `wf_api_audio_event`.
+            Audio(AudioEvent) = "wf_api_audio_event" => "audio"
+                /// An audio event (payload undocumented by Relay).
+                fn on_audio;
+        }
+    };
+}
+pub(crate) use event_table;
+
+/// Builds [`Event`], [`EventKind`], [`KNOWN_EVENT_TYPES`] and the decoding, encoding and
+/// naming of events from the rows of [`event_table!`].
+macro_rules! define_events {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident($payload:ty) = $wire:literal $(| $alias:literal)* => $name:literal
+            $( $(#[$handler_doc:meta])* fn $handler:ident )?;
+    )*) => {
+        /// An event sent by the Relay server.
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum Event {
+            $( $(#[$doc])* $variant($payload), )*
+            /// Any other `_type`, kept as received.
+            Unknown(UnknownEvent),
+        }
+
+        /// What kind of event an [`Event`] is, without its payload: cheap to copy and to
+        /// compare. Handlers are registered and found by kind.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum EventKind {
+            $( #[doc = concat!("`", $wire, "`.")] $variant, )*
+            /// Any `_type` this SDK does not know.
+            Unknown,
+        }
+
+        /// Every `_type` that [`Event::decode`] maps to a typed variant (anything else becomes
+        /// [`Event::Unknown`]). Both spellings of the play-inbox event are listed.
+        pub const KNOWN_EVENT_TYPES: &[&str] = &[$( $wire, $($alias,)* )*];
+
+        impl EventKind {
+            /// Every kind, in the order of [`Event`]'s variants ([`EventKind::Unknown`] last).
+            pub const ALL: &'static [EventKind] = &[$( EventKind::$variant, )* EventKind::Unknown];
+
+            /// The number of kinds.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The wire `_type` that events of this kind are sent with (the plural spelling
+            /// for the play-inbox event); `None` for [`EventKind::Unknown`].
+            pub const fn event_type(self) -> Option<&'static str> {
+                match self {
+                    $( EventKind::$variant => Some($wire), )*
+                    EventKind::Unknown => None,
+                }
+            }
+
+            /// The short name, e.g. `"prompt"`; `"unknown"` for [`EventKind::Unknown`].
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( EventKind::$variant => $name, )*
+                    EventKind::Unknown => "unknown",
+                }
+            }
+
+            /// The kind of a wire `_type` (either spelling of the play-inbox event); `None`
+            /// for a `_type` this SDK does not know.
+            pub fn from_event_type(event_type: &str) -> Option<EventKind> {
+                match event_type {
+                    $( $wire $(| $alias)* => Some(EventKind::$variant), )*
+                    _ => None,
+                }
+            }
+
+            /// The kind with this short name ([`EventKind::name`]), `"unknown"` included.
+            pub fn from_name(name: &str) -> Option<EventKind> {
+                match name {
+                    $( $name => Some(EventKind::$variant), )*
+                    "unknown" => Some(EventKind::Unknown),
+                    _ => None,
+                }
+            }
+
+            /// A number from 0 to [`COUNT`](Self::COUNT) − 1, in the order of
+            /// [`ALL`](Self::ALL): an index into a table with one entry per kind.
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+        }
+
+        impl Event {
+            /// Decode an event from its wire `_type` and the whole JSON object, which may still
+            /// contain `_type` and `_id`.
+            ///
+            /// An unknown `_type` gives `Ok(Event::Unknown)` with the object kept as it is. A
+            /// known `_type` whose fields have impossible JSON types is an error; missing
+            /// fields, `null`s and unknown fields are tolerated.
+            ///
+            /// # Errors
+            ///
+            /// [`EventDecodeError`] when `event_type` is known and a field has an impossible
+            /// JSON type or value (for example a number for a button's `taps`).
+            pub fn decode(
+                event_type: &str,
+                object: Map<String, Value>,
+            ) -> Result<Event, EventDecodeError> {
+                let t = event_type;
+                Ok(match t {
+                    $( $wire $(| $alias)* => Event::$variant(decode_as(t, object)?), )*
+                    _ => Event::Unknown(UnknownEvent {
+                        event_type: t.to_owned(),
+                        raw: object,
+                    }),
+                })
+            }
+
+            /// The kind of this event.
+            pub const fn kind(&self) -> EventKind {
+                match self {
+                    $( Event::$variant(_) => EventKind::$variant, )*
+                    Event::Unknown(_) => EventKind::Unknown,
+                }
+            }
+
+            /// The payload of a known event as a JSON object, without `_type`; the raw
+            /// object of an unknown event.
+            fn payload_json(&self) -> Map<String, Value> {
+                match self {
+                    $( Event::$variant(e) => object_of(e), )*
+                    Event::Unknown(u) => u.raw.clone(),
+                }
+            }
+        }
+    };
+}
+
+event_table!(define_events);
+
+impl fmt::Display for EventKind {
+    /// The short name ([`EventKind::name`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A known event `_type` whose fields could not be decoded.
@@ -719,51 +841,6 @@ fn object_of<T: Serialize>(payload: &T) -> Map<String, Value> {
 }
 
 impl Event {
-    /// Decode an event from its wire `_type` and the whole JSON object, which may still
-    /// contain `_type` and `_id`.
-    ///
-    /// An unknown `_type` gives `Ok(Event::Unknown)` with the object kept as it is. A known
-    /// `_type` whose fields have impossible JSON types is an error; missing fields, `null`s
-    /// and unknown fields are tolerated.
-    ///
-    /// # Errors
-    ///
-    /// [`EventDecodeError`] when `event_type` is known and a field has an impossible JSON
-    /// type or value (for example a number for a button's `taps`).
-    pub fn decode(event_type: &str, object: Map<String, Value>) -> Result<Event, EventDecodeError> {
-        let t = event_type;
-        Ok(match t {
-            START => Event::Start(decode_as(t, object)?),
-            STOP => Event::Stop(decode_as(t, object)?),
-            INTERACTION_LIFECYCLE => Event::InteractionLifecycle(decode_as(t, object)?),
-            PROMPT => Event::Prompt(decode_as(t, object)?),
-            BUTTON => Event::Button(decode_as(t, object)?),
-            TIMER => Event::Timer(decode_as(t, object)?),
-            TIMER_FIRED => Event::TimerFired(decode_as(t, object)?),
-            NOTIFICATION => Event::Notification(decode_as(t, object)?),
-            INCIDENT => Event::Incident(decode_as(t, object)?),
-            SPEECH => Event::Speech(decode_as(t, object)?),
-            PROGRESS => Event::Progress(decode_as(t, object)?),
-            CALL_START_REQUEST => Event::CallStartRequest(decode_as(t, object)?),
-            CALL_RECEIVED => Event::CallReceived(decode_as(t, object)?),
-            CALL_RINGING => Event::CallRinging(decode_as(t, object)?),
-            CALL_PROGRESSING => Event::CallProgressing(decode_as(t, object)?),
-            CALL_CONNECTED => Event::CallConnected(decode_as(t, object)?),
-            CALL_DISCONNECTED => Event::CallDisconnected(decode_as(t, object)?),
-            CALL_FAILED => Event::CallFailed(decode_as(t, object)?),
-            SMS => Event::Sms(decode_as(t, object)?),
-            PLAY_INBOX_MESSAGES | PLAY_INBOX_MESSAGE => {
-                Event::PlayInboxMessages(decode_as(t, object)?)
-            }
-            RESUME => Event::Resume(decode_as(t, object)?),
-            AUDIO => Event::Audio(decode_as(t, object)?),
-            _ => Event::Unknown(UnknownEvent {
-                event_type: t.to_owned(),
-                raw: object,
-            }),
-        })
-    }
-
     /// Parse a whole text frame: a JSON object with a string `_type`, decoded with
     /// [`Event::decode`].
     ///
@@ -782,41 +859,12 @@ impl Event {
         Ok(Event::decode(&event_type, object)?)
     }
 
-    /// The wire `_type` and short name of a known event.
-    fn names(&self) -> Option<(&'static str, &'static str)> {
-        Some(match self {
-            Event::Start(_) => (START, "start"),
-            Event::Stop(_) => (STOP, "stop"),
-            Event::InteractionLifecycle(_) => (INTERACTION_LIFECYCLE, "interaction_lifecycle"),
-            Event::Prompt(_) => (PROMPT, "prompt"),
-            Event::Button(_) => (BUTTON, "button"),
-            Event::Timer(_) => (TIMER, "timer"),
-            Event::TimerFired(_) => (TIMER_FIRED, "timer_fired"),
-            Event::Notification(_) => (NOTIFICATION, "notification"),
-            Event::Incident(_) => (INCIDENT, "incident"),
-            Event::Speech(_) => (SPEECH, "speech"),
-            Event::Progress(_) => (PROGRESS, "progress"),
-            Event::CallStartRequest(_) => (CALL_START_REQUEST, "call_start_request"),
-            Event::CallReceived(_) => (CALL_RECEIVED, "call_received"),
-            Event::CallRinging(_) => (CALL_RINGING, "call_ringing"),
-            Event::CallProgressing(_) => (CALL_PROGRESSING, "call_progressing"),
-            Event::CallConnected(_) => (CALL_CONNECTED, "call_connected"),
-            Event::CallDisconnected(_) => (CALL_DISCONNECTED, "call_disconnected"),
-            Event::CallFailed(_) => (CALL_FAILED, "call_failed"),
-            Event::Sms(_) => (SMS, "sms"),
-            Event::PlayInboxMessages(_) => (PLAY_INBOX_MESSAGES, "play_inbox_messages"),
-            Event::Resume(_) => (RESUME, "resume"),
-            Event::Audio(_) => (AUDIO, "audio"),
-            Event::Unknown(_) => return None,
-        })
-    }
-
     /// The wire `_type`, e.g. `"wf_api_prompt_event"`. The play-inbox event reports the
     /// plural spelling whichever one it arrived with.
     pub fn event_type(&self) -> &str {
         match self {
             Event::Unknown(u) => &u.event_type,
-            known => known.names().map_or("", |(event_type, _)| event_type),
+            known => known.kind().event_type().unwrap_or_default(),
         }
     }
 
@@ -825,7 +873,7 @@ impl Event {
     pub fn name(&self) -> &str {
         match self {
             Event::Unknown(u) => u.name(),
-            known => known.names().map_or("", |(_, name)| name),
+            known => known.kind().name(),
         }
     }
 
@@ -833,40 +881,16 @@ impl Event {
     /// fields, with no `null`s. An unknown event gives back its raw object (with `_type`
     /// added if it had none).
     pub fn to_json(&self) -> Value {
-        let mut map = match self {
-            Event::Start(e) => object_of(e),
-            Event::Stop(e) => object_of(e),
-            Event::InteractionLifecycle(e) => object_of(e),
-            Event::Prompt(e) => object_of(e),
-            Event::Button(e) => object_of(e),
-            Event::Timer(e) => object_of(e),
-            Event::TimerFired(e) => object_of(e),
-            Event::Notification(e) => object_of(e),
-            Event::Incident(e) => object_of(e),
-            Event::Speech(e) => object_of(e),
-            Event::Progress(e) => object_of(e),
-            Event::CallStartRequest(e)
-            | Event::CallReceived(e)
-            | Event::CallRinging(e)
-            | Event::CallProgressing(e)
-            | Event::CallConnected(e)
-            | Event::CallDisconnected(e)
-            | Event::CallFailed(e) => object_of(e),
-            Event::Sms(e) => object_of(e),
-            Event::PlayInboxMessages(e) => object_of(e),
-            Event::Resume(e) => object_of(e),
-            Event::Audio(e) => object_of(e),
-            Event::Unknown(u) => {
-                let mut raw = u.raw.clone();
-                raw.entry("_type")
-                    .or_insert_with(|| Value::String(u.event_type.clone()));
-                return Value::Object(raw);
+        let mut map = self.payload_json();
+        let event_type = Value::String(self.event_type().to_owned());
+        match self {
+            Event::Unknown(_) => {
+                map.entry("_type").or_insert(event_type);
             }
-        };
-        map.insert(
-            "_type".to_owned(),
-            Value::String(self.event_type().to_owned()),
-        );
+            _ => {
+                map.insert("_type".to_owned(), event_type);
+            }
+        }
         Value::Object(map)
     }
 
@@ -1382,8 +1406,8 @@ mod tests {
             let e = Event::from_json_str(&json!({ "_type": event_type }).to_string())
                 .unwrap_or_else(|err| panic!("{event_type}: {err}"));
             assert!(!matches!(e, Event::Unknown(_)), "{event_type}");
-            let expected_type = if event_type == PLAY_INBOX_MESSAGE {
-                PLAY_INBOX_MESSAGES
+            let expected_type = if event_type == "wf_api_play_inbox_message_event" {
+                "wf_api_play_inbox_messages_event"
             } else {
                 event_type
             };
@@ -1588,8 +1612,8 @@ mod tests {
 
         let mut object = Map::new();
         object.insert("notification_state".into(), json!("acked"));
-        let err = Event::decode(NOTIFICATION, object).unwrap_err();
-        assert_eq!(err.event_type, NOTIFICATION);
+        let err = Event::decode("wf_api_notification_event", object).unwrap_err();
+        assert_eq!(err.event_type, "wf_api_notification_event");
 
         for frame in [
             r#"{"_type":"wf_api_start_event","trigger":"phrase"}"#,
@@ -1652,7 +1676,7 @@ mod tests {
     fn decode_works_without_type_key() {
         let mut object = Map::new();
         object.insert("reason".into(), json!("error"));
-        let e = Event::decode(STOP, object).unwrap();
+        let e = Event::decode("wf_api_stop_event", object).unwrap();
         assert_eq!(
             e,
             Event::Stop(StopEvent {
@@ -1709,16 +1733,57 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_round_trips_through_its_names() {
+        assert_eq!(EventKind::ALL.len(), EventKind::COUNT);
+        for (i, &kind) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i, "{kind:?}");
+            assert_eq!(EventKind::from_name(kind.name()), Some(kind));
+            assert_eq!(kind.to_string(), kind.name());
+            let Some(event_type) = kind.event_type() else {
+                assert_eq!(kind, EventKind::Unknown);
+                continue;
+            };
+            assert_eq!(EventKind::from_event_type(event_type), Some(kind));
+            assert!(KNOWN_EVENT_TYPES.contains(&event_type), "{event_type}");
+            // The short name is the middle of the wire name.
+            assert_eq!(
+                Some(kind.name()),
+                event_type
+                    .strip_prefix("wf_api_")
+                    .and_then(|t| t.strip_suffix("_event"))
+            );
+            // Decoding the wire name gives an event of that kind, which names itself so.
+            let event = Event::decode(event_type, Map::new()).unwrap();
+            assert_eq!(event.kind(), kind);
+            assert_eq!(event.event_type(), event_type);
+            assert_eq!(event.name(), kind.name());
+        }
+        for &event_type in KNOWN_EVENT_TYPES {
+            let kind = EventKind::from_event_type(event_type).expect(event_type);
+            assert_eq!(Event::decode(event_type, Map::new()).unwrap().kind(), kind);
+        }
+        assert_eq!(
+            EventKind::from_event_type("wf_api_play_inbox_message_event"),
+            Some(EventKind::PlayInboxMessages)
+        );
+        let unknown = Event::decode("wf_api_battery_event", Map::new()).unwrap();
+        assert_eq!(unknown.kind(), EventKind::Unknown);
+        assert_eq!(EventKind::from_event_type("wf_api_battery_event"), None);
+        assert_eq!(EventKind::from_name("battery"), None);
+        assert_eq!(EventKind::from_name("wf_api_start_event"), None);
+    }
+
+    #[test]
     fn as_call_only_for_call_events() {
         assert!(Event::Stop(StopEvent::default()).as_call().is_none());
         for t in [
-            CALL_START_REQUEST,
-            CALL_RECEIVED,
-            CALL_RINGING,
-            CALL_PROGRESSING,
-            CALL_CONNECTED,
-            CALL_DISCONNECTED,
-            CALL_FAILED,
+            "wf_api_call_start_request_event",
+            "wf_api_call_received_event",
+            "wf_api_call_ringing_event",
+            "wf_api_call_progressing_event",
+            "wf_api_call_connected_event",
+            "wf_api_call_disconnected_event",
+            "wf_api_call_failed_event",
         ] {
             let e = Event::decode(t, Map::new()).unwrap();
             assert!(e.as_call().is_some(), "{t}");

@@ -148,7 +148,7 @@ pub fn decode_frame(text: &str) -> Result<Incoming, FrameError> {
         };
         return Ok(Incoming::Error { id, message });
     }
-    if kind == "wf_api_progress_event" {
+    if Some(kind.as_str()) == EventKind::Progress.event_type() {
         let id = id.ok_or_else(|| FrameError::MissingId(kind.clone()))?;
         return Ok(Incoming::Progress { id });
     }
