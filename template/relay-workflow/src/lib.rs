@@ -58,7 +58,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `testing` | [`testing`]: the simulated Relay server |
+//! | `testing` | the `testing` module: the simulated Relay server |
 //! | `codec` | the WebSocket codec, for the developer tools (`relay-tools`); not for apps |
 //! | `api` | the `api` module: the Relay HTTP API client (trigger a workflow over HTTP, read a device) |
 //!

@@ -23,7 +23,7 @@
 //!   required (`"secret": "required"` or `"not set"`, never its value);
 //! * limits: concurrent sessions (503 before the upgrade beyond it), message size (1009),
 //!   time to send the request headers and, once upgraded, the first event (1008), requests
-//!   awaiting a response per session (the action fails with [`Error::TooManyPending`]);
+//!   awaiting a response per session (the action fails with [`Error::TooManyPending`](crate::Error::TooManyPending));
 //! * with `WORKFLOW_SECRET` set, an upgrade must present it (`?secret=…` in the registered
 //!   URL, or an `X-Relay-Workflow-Secret` header); otherwise 401 before the upgrade;
 //! * with `TLS_CERT_FILE` and `TLS_KEY_FILE` set, it serves https/wss itself (for hosts
