@@ -60,7 +60,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 /// Default interval between WebSocket pings.
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(25);
@@ -648,7 +648,7 @@ impl WorkflowServer {
         let keep_awake = server.keep_awake.clone();
         let (router, handle, fast) = server.assemble();
         if let Some((url, interval)) = keep_awake {
-            tokio::spawn(keep_awake_loop(url, interval, handle.shutdown.clone()));
+            tokio::spawn(keep_awake_loop(url, interval, handle.shutdown.clone()).in_current_span());
         }
         let stop = handle.shutdown.clone();
         tokio::spawn(async move {
@@ -659,7 +659,7 @@ impl WorkflowServer {
         // The accept loop runs as a task of its own: on a runtime worker, like the
         // connections it spawns, rather than on the thread that called `serve` (with one
         // worker, every accept would otherwise wake a second thread).
-        let accepting = tokio::spawn(accept_loop(
+        let accepting = tokio::spawn(Instrument::in_current_span(accept_loop(
             listener,
             router,
             fast,
@@ -667,7 +667,7 @@ impl WorkflowServer {
             header_timeout,
             handle.shutdown.clone(),
             connections.clone(),
-        ));
+        )));
         if let Err(e) = accepting.await {
             warn!("the accept loop ended abnormally: {e}");
         }
@@ -757,10 +757,12 @@ async fn accept_loop(
         let fast = fast.clone();
         match tls.clone() {
             None => {
-                connections.spawn(serve_stream(tcp, conn, fast, service, header_timeout));
+                connections.spawn(
+                    serve_stream(tcp, conn, fast, service, header_timeout).in_current_span(),
+                );
             }
             Some(acceptor) => {
-                connections.spawn(async move {
+                connections.spawn(Instrument::in_current_span(async move {
                     let handshake = tokio::time::timeout(header_timeout, acceptor.accept(tcp));
                     let handshake = tokio::select! {
                         done = handshake => done,
@@ -777,7 +779,7 @@ async fn accept_loop(
                             "TLS handshake not completed within {header_timeout:?}; dropped"
                         ),
                     }
-                });
+                }));
             }
         }
     }
@@ -1253,7 +1255,8 @@ async fn endpoint(
     let workflow = route.workflow.clone();
     let upgrade = hyper::upgrade::on(&mut request);
     drop(request);
-    app.handle.tracker.spawn(async move {
+    let tracker = &app.handle.tracker;
+    tracker.spawn(Instrument::in_current_span(async move {
         let upgraded = match upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {
@@ -1284,7 +1287,7 @@ async fn endpoint(
                 .await;
             }
         }
-    });
+    }));
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "upgrade")

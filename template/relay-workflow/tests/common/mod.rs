@@ -1,8 +1,6 @@
 //! Shared helpers for the SDK's end-to-end tests.
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 mod frames;
@@ -10,71 +8,6 @@ mod hello;
 #[allow(unused_imports)]
 pub use frames::*;
 pub use hello::*;
-
-/// Every log line written by any test in this binary.
-static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Route `tracing` output into a buffer the tests can search.
-pub fn capture_logs() {
-    capture_logs_at("debug");
-}
-
-/// As [`capture_logs`], at the given filter (`trace` for everything). The first call in a
-/// test binary decides the filter.
-pub fn capture_logs_at(filter: &str) {
-    static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(|| Capture)
-            .try_init();
-    });
-}
-
-/// Everything logged so far by this test binary.
-pub fn all_logs() -> String {
-    String::from_utf8_lossy(
-        &LOGS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()),
-    )
-    .into_owned()
-}
-
-/// Wait (bounded) until a captured log line contains `needle`.
-pub async fn wait_for_log(needle: &str) -> String {
-    for _ in 0..100 {
-        let text = String::from_utf8_lossy(
-            &LOGS
-                .get_or_init(Default::default)
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        )
-        .into_owned();
-        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
-            return line.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no log line contains {needle:?} within 5 s");
-}
 
 /// Open a WebSocket by hand on `addr` (the upgrade request, then the 101 head read byte by
 /// byte) and hand back the raw stream, for tests that speak frames themselves.
