@@ -9,7 +9,7 @@ use common::*;
 use futures_util::future::join_all;
 use futures_util::{SinkExt, StreamExt};
 use relay_workflow::prelude::*;
-use relay_workflow::testing::{AutoResponder, Simulator, TestServer, Trigger};
+use relay_workflow::testing::{Simulator, TestServer, Trigger};
 use serde_json::{json, Value};
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -164,11 +164,7 @@ async fn an_oversized_message_closes_only_its_session_with_1009() {
     assert_eq!(close.map(|(code, _)| code), Some(1009));
     server.wait_for_log("closing with 1009").await;
     // The other session, open all along, is unaffected.
-    let t = other
-        .run(AutoResponder::default().say_on_listen(["Cy"]))
-        .await
-        .unwrap();
-    assert_eq!(t.said()[1], "Hello Cy! You are using Bob.");
+    finish_hello(other, "Cy").await;
     wait_for_sessions(&server, 0).await;
     server.shutdown().await;
 }
@@ -199,12 +195,7 @@ async fn beyond_the_session_cap_upgrades_get_503_and_the_others_go_on() {
     assert_eq!(health(&server).await["sessions"], 3);
     // The held sessions still work, and a place freed is a place taken.
     for (i, sim) in held.into_iter().enumerate() {
-        let name = format!("Held{i}");
-        let t = sim
-            .run(AutoResponder::default().say_on_listen([name.as_str()]))
-            .await
-            .unwrap();
-        assert_eq!(t.said()[1], format!("Hello {name}! You are using Bob."));
+        finish_hello(sim, &format!("Held{i}")).await;
     }
     wait_for_sessions(&server, 0).await;
     complete_hello(&url, "After").await;
@@ -579,11 +570,7 @@ async fn websocket_protocol_violations_close_with_the_right_code() {
         .await;
     server.wait_for_log("closing with 1007").await;
     // The session open all along is unaffected.
-    let t = other
-        .run(AutoResponder::default().say_on_listen(["Cy"]))
-        .await
-        .unwrap();
-    assert_eq!(t.said()[1], "Hello Cy! You are using Bob.");
+    finish_hello(other, "Cy").await;
     server.shutdown().await;
 }
 

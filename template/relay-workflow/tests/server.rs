@@ -91,12 +91,7 @@ async fn health_reports_version_paths_and_live_sessions() {
 #[tokio::test]
 async fn the_default_workflow_serves_the_root_path() {
     let server = TestServer::start(WorkflowServer::new().default_workflow(hello())).await;
-    let sim = Simulator::connect(&server.url("")).await.unwrap();
-    let t = sim
-        .run(AutoResponder::default().say_on_listen(["Root"]))
-        .await
-        .unwrap();
-    assert_eq!(t.said()[1], "Hello Root! You are using Bob.");
+    complete_hello(&server.url(""), "Root").await;
     assert_eq!(
         reqwest::get(server.http_url("")).await.unwrap().status(),
         426
@@ -232,7 +227,7 @@ async fn shutdown_lets_a_running_session_finish_and_refuses_new_ones() {
     sim.respond(&get, json!({})).await.unwrap();
     let t = sim.run(AutoResponder::default()).await.unwrap();
     assert_eq!(t.actions(), ["say", "end_interaction", "terminate"]);
-    assert_eq!(t.said(), ["Hello Late! You are using Bob."]);
+    assert_eq!(t.said(), [greeting("Late")]);
     server.finished().await.unwrap();
     assert!(
         began.elapsed() < Duration::from_secs(15),

@@ -5,48 +5,17 @@ use std::time::Duration;
 
 mod frames;
 mod hello;
+mod raw;
+#[cfg(feature = "testing")]
+mod sim;
 #[allow(unused_imports)]
 pub use frames::*;
 pub use hello::*;
-
-/// Open a WebSocket by hand on `addr` (the upgrade request, then the 101 head read byte by
-/// byte) and hand back the raw stream, for tests that speak frames themselves.
-pub async fn raw_upgrade(addr: std::net::SocketAddr, path: &str) -> tokio::net::TcpStream {
-    raw_upgrade_with(addr, path, None).await
-}
-
-/// As [`raw_upgrade`], with the socket's receive buffer set to `recv_buffer` bytes (a small
-/// one keeps what the server sends and the test does not read on the server's side).
-pub async fn raw_upgrade_with(
-    addr: std::net::SocketAddr,
-    path: &str,
-    recv_buffer: Option<u32>,
-) -> tokio::net::TcpStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    if let Some(size) = recv_buffer {
-        socket.set_recv_buffer_size(size).unwrap();
-    }
-    let mut tcp = socket.connect(addr).await.unwrap();
-    let request = format!(
-        "GET /{path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        assert_eq!(
-            tcp.read(&mut byte).await.unwrap(),
-            1,
-            "closed during handshake"
-        );
-        head.push(byte[0]);
-        assert!(head.len() < 4096, "no end to the 101 head");
-    }
-    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
-    tcp
-}
+#[allow(unused_imports)]
+pub use raw::*;
+#[cfg(feature = "testing")]
+#[allow(unused_imports)]
+pub use sim::*;
 
 /// Read until the server's close frame (its code) or the end of the stream, within `limit`.
 pub async fn close_code_within(tcp: &mut tokio::net::TcpStream, limit: Duration) -> Option<u16> {
@@ -112,21 +81,4 @@ pub async fn read_until(
         seen.extend_from_slice(&buf[..n]);
     }
     seen
-}
-
-/// Run the hello workflow to its end through `url` (within 20 s) and check the greeting.
-#[cfg(feature = "testing")]
-pub async fn complete_hello(url: &str, name: &str) {
-    use relay_workflow::testing::{AutoResponder, Simulator};
-    let t = tokio::time::timeout(
-        Duration::from_secs(20),
-        Simulator::connect(url)
-            .await
-            .unwrap()
-            .run(AutoResponder::default().say_on_listen([name])),
-    )
-    .await
-    .expect("a hello session did not finish within 20 s")
-    .unwrap();
-    assert_eq!(t.said()[1], format!("Hello {name}! You are using Bob."));
 }
