@@ -1,14 +1,21 @@
 //! The real binary as Heroku runs it: `PORT` from the environment, SIGTERM to stop.
 
+// The hello transcript and the raw upgrade, as the SDK's tests write them.
+#[path = "../template/relay-workflow/tests/common/hello.rs"]
+mod hello;
+#[path = "../template/relay-workflow/tests/common/raw.rs"]
+mod raw;
+#[path = "../template/relay-workflow/tests/common/sim.rs"]
+mod sim;
+
+use hello::{greeting, BOB_HELLO as INTERACTION};
 use relay_workflow::testing::{AutoResponder, Simulator};
 use serde_json::json;
+use sim::complete_hello;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const INTERACTION: &str =
-    "urn:relay-resource:name:interaction:hello?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob";
 
 /// The server process; killed on drop so a failing test leaves nothing running.
 struct Server {
@@ -116,12 +123,7 @@ impl Server {
 #[tokio::test]
 async fn serves_hello_on_the_port_from_the_environment_and_exits_on_sigterm() {
     let mut server = Server::start(&[]);
-    let sim = Simulator::connect(&server.url()).await.unwrap();
-    let t = sim
-        .run(AutoResponder::default().say_on_listen(["Eve"]))
-        .await
-        .unwrap();
-    assert_eq!(t.said()[1], "Hello Eve! You are using Bob.");
+    complete_hello(&server.url(), "Eve").await;
     server.wait_for_line("session ended");
     server.sigterm();
     let (status, _) = server.wait_exit(Duration::from_secs(10));
@@ -163,7 +165,7 @@ async fn sigterm_lets_the_running_session_finish_and_refuses_new_connections() {
     let get = sim.expect("get_var").await.unwrap();
     sim.respond(&get, json!({})).await.unwrap();
     let t = sim.run(AutoResponder::default()).await.unwrap();
-    assert_eq!(t.said(), ["Hello Finn! You are using Bob."]);
+    assert_eq!(t.said(), [greeting("Finn")]);
     let (status, took) = server.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_secs(15));
@@ -239,7 +241,7 @@ async fn sigterm_with_twenty_sessions_in_flight_loses_none() {
                         .run(AutoResponder::default().say_on_listen(["Gus"]))
                         .await
                         .map_err(|e| e.to_string())?;
-                    if t.said().last().copied() == Some("Hello Gus! You are using Bob.") {
+                    if t.said().last().copied() == Some(greeting("Gus").as_str()) {
                         Ok("completed")
                     } else {
                         Err(format!("said {:?}", t.said()))
@@ -290,13 +292,7 @@ async fn no_secret_reaches_the_log_even_at_trace() {
     const GUESS: &str = "process-guess-1a2b3c4d";
     let mut server = Server::start(&[("WORKFLOW_SECRET", SECRET), ("RUST_LOG", "trace")]);
     let good = format!("{}?secret={SECRET}", server.url());
-    let t = Simulator::connect(&good)
-        .await
-        .unwrap()
-        .run(AutoResponder::default().say_on_listen(["Hal"]))
-        .await
-        .unwrap();
-    assert_eq!(t.said()[1], "Hello Hal! You are using Bob.");
+    complete_hello(&good, "Hal").await;
     for url in [server.url(), format!("{}?secret={GUESS}", server.url())] {
         let err = Simulator::connect(&url).await.unwrap_err().to_string();
         assert!(err.contains("401"), "{err}");
@@ -526,20 +522,9 @@ async fn a_peer_cannot_forge_log_lines_or_colour_them() {
     assert!(log.contains(r"forged\u{1b}[31m"), "{log}");
 }
 
-/// The status of a WebSocket upgrade to `target` (path and query), or `None`.
+/// The status of a WebSocket upgrade to `target` (path and query) on 127.0.0.1:`port`.
 fn upgrade_status(port: u16, target: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        tcp,
-        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    tcp.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    raw::upgrade_status(([127, 0, 0, 1], port).into(), target)
 }
 
 #[test]

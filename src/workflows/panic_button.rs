@@ -3,7 +3,7 @@
 //! 1. On start, open an incident ("Panic Alert") for the triggering device, remember its id
 //!    in a workflow variable, and open an interaction named "panic" on the device.
 //! 2. When it has started: flash the ring red, vibrate, alert the group named by the `group`
-//!    registration arg (default `security`) with "<device> needs help", and reassure the user.
+//!    registration arg (default `security`) with `"<device> needs help"`, and reassure the user.
 //! 3. When someone acknowledges the alert: cancel it, resolve the incident, tell the user who is
 //!    coming, switch the LEDs off, end the interaction and terminate.
 

@@ -62,7 +62,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `testing` | [`testing`]: the simulated Relay server |
+//! | `testing` | the `testing` module: the simulated Relay server |
 //! | `codec` | the WebSocket codec, for the developer tools (`relay-tools`); not for apps |
 //! | `api` | the `api` module: the Relay HTTP API client (trigger a workflow over HTTP, read a device); adds reqwest and rustls |
 //! | `tls` | serving https/wss directly (`TLS_CERT_FILE`, `TLS_KEY_FILE`), for hosts without a TLS-terminating router (not Heroku); adds rustls |

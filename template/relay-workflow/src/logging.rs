@@ -491,13 +491,13 @@ impl Throttle {
             Hit::Arm(delay) => match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     let throttle = self.clone();
-                    runtime.spawn(async move {
+                    runtime.spawn(tracing::Instrument::in_current_span(async move {
                         tokio::time::sleep(delay).await;
                         throttle.0.armed.store(false, Ordering::Relaxed);
                         if let Some(n) = throttle.due_at(now_nanos()) {
                             log(Repeats(n));
                         }
-                    });
+                    }));
                 }
                 // No runtime: the next occurrence after the interval reports the count.
                 Err(_) => self.0.armed.store(false, Ordering::Relaxed),

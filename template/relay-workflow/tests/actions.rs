@@ -135,7 +135,6 @@ fn with_id(v: &Value, id: &str) -> Value {
 
 #[tokio::test]
 async fn every_action_sends_exactly_the_specified_frame() {
-    capture_logs();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let server = TestServer::start(WorkflowServer::new().workflow("all", every_action(tx))).await;
     let mut sim = Simulator::connect(&server.url("all"))
@@ -409,7 +408,6 @@ async fn every_action_sends_exactly_the_specified_frame() {
 /// the exact payloads they produce and the typed values they return.
 #[tokio::test]
 async fn helpers_produce_their_documented_payloads() {
-    capture_logs();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let wf = Workflow::new()
         .on_start(|relay, start: StartEvent| async move {
@@ -598,7 +596,6 @@ async fn helpers_produce_their_documented_payloads() {
 /// Relay's inbox count is a numeric string; junk is an error naming the action, not a zero.
 #[tokio::test]
 async fn inbox_count_rejects_a_count_that_is_not_a_number() {
-    capture_logs();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let wf = Workflow::new().on_start(move |relay, _| {
         let tx = tx.clone();

@@ -10,8 +10,7 @@ use axum::Router;
 use relay_workflow::api::{ApiError, Environment, RelayApi};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const API_KEY: &str = "refresh-SECRET-7f3a9c";
@@ -79,7 +78,6 @@ struct Fake {
 
 impl Fake {
     async fn start() -> Fake {
-        capture_logs();
         let script = Arc::new(Script::default());
         let app = Router::new().fallback(record).with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -723,7 +721,6 @@ async fn ids_are_escaped_in_the_path() {
 
 #[tokio::test]
 async fn a_closed_port_is_a_network_error() {
-    capture_logs();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
@@ -764,53 +761,12 @@ async fn debug_output_never_shows_the_tokens() {
     assert!(!format!("{builder:?}").contains(API_KEY));
 }
 
-/// Every log record of this test binary, at TRACE level.
-static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        LOGS.get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Send every record at TRACE level, from every test in this binary, into [`LOGS`]. A global
-/// subscriber rather than a per-test one: tests run in parallel on other threads and
-/// `tracing` caches per-callsite interest process-wide.
-fn capture_logs() {
-    static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| {
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(|| Capture)
-            .init();
-    });
-}
-
-fn logs() -> String {
-    String::from_utf8_lossy(
-        &LOGS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()),
-    )
-    .into_owned()
-}
-
 /// Every log record at TRACE level during refresh, trigger, 401, refresh, retry, device fetch
-/// and a failing call (and during every other test of this binary, which share the capture):
-/// neither token may appear.
+/// and a failing call, captured for this test alone: neither token may appear.
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn trace_logs_never_show_the_tokens() {
+    let capture = relay_workflow::testing::LogCapture::new();
     let fake = Fake::start().await;
     fake.token(200, token_ok(ACCESS_1))
         .token(200, token_ok(ACCESS_2))
@@ -820,14 +776,18 @@ async fn trace_logs_never_show_the_tokens() {
         .api(200, r#"{"device_label":"Bob"}"#)
         .api(500, format!("boom {ACCESS_2}"));
     let api = fake.client();
-    trigger(&api).await.unwrap();
-    trigger(&api).await.unwrap();
-    api.fetch_device("d1").await.unwrap();
-    let err = api.fetch_device("d2").await.unwrap_err();
+    let err = capture
+        .instrument(async {
+            trigger(&api).await.unwrap();
+            trigger(&api).await.unwrap();
+            api.fetch_device("d1").await.unwrap();
+            api.fetch_device("d2").await.unwrap_err()
+        })
+        .await;
     assert!(!err.to_string().contains(ACCESS_2), "{err}");
     assert_eq!(fake.seen().len(), 7);
 
-    let logs = logs();
+    let logs = capture.text();
     // The capture works and holds the client's own records at every level used.
     assert!(logs.contains("refreshing the Relay access token"), "{logs}");
     assert!(logs.contains("Relay API answered 401"), "{logs}");

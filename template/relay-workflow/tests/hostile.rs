@@ -9,7 +9,7 @@ use common::*;
 use futures_util::future::join_all;
 use futures_util::{SinkExt, StreamExt};
 use relay_workflow::prelude::*;
-use relay_workflow::testing::{AutoResponder, Simulator, TestServer, Trigger};
+use relay_workflow::testing::{Simulator, TestServer, Trigger};
 use serde_json::{json, Value};
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -60,7 +60,6 @@ fn status_of(err: &tungstenite::Error) -> Option<u16> {
 
 #[tokio::test]
 async fn the_secret_lets_relay_in_and_keeps_strangers_out_without_logging_it() {
-    capture_logs_at("trace");
     let server = TestServer::start(
         WorkflowServer::new()
             .secret(SECRET)
@@ -127,10 +126,11 @@ async fn the_secret_lets_relay_in_and_keeps_strangers_out_without_logging_it() {
     assert!(page.contains("heroku config:get WORKFLOW_SECRET"), "{page}");
     assert!(!page.contains(SECRET), "{page}");
 
-    wait_for_log("401: no secret").await;
-    wait_for_log("401: a wrong secret").await;
+    server.wait_for_log("401: no secret").await;
+    server.wait_for_log("401: a wrong secret").await;
+    let logs = server.logs().clone();
     server.shutdown().await;
-    let logs = all_logs();
+    let logs = logs.text();
     assert!(
         logs.contains("frame received"),
         "TRACE records were not captured, so the check below would prove nothing"
@@ -145,7 +145,6 @@ async fn the_secret_lets_relay_in_and_keeps_strangers_out_without_logging_it() {
 
 #[tokio::test]
 async fn an_oversized_message_closes_only_its_session_with_1009() {
-    capture_logs_at("trace");
     let server = TestServer::start(
         WorkflowServer::new()
             .max_message_size(64 * 1024)
@@ -163,20 +162,15 @@ async fn an_oversized_message_closes_only_its_session_with_1009() {
     big.send_text(&huge).await.unwrap();
     let close = big.expect_close().await.unwrap();
     assert_eq!(close.map(|(code, _)| code), Some(1009));
-    wait_for_log("closing with 1009").await;
+    server.wait_for_log("closing with 1009").await;
     // The other session, open all along, is unaffected.
-    let t = other
-        .run(AutoResponder::default().say_on_listen(["Cy"]))
-        .await
-        .unwrap();
-    assert_eq!(t.said()[1], "Hello Cy! You are using Bob.");
+    finish_hello(other, "Cy").await;
     wait_for_sessions(&server, 0).await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn beyond_the_session_cap_upgrades_get_503_and_the_others_go_on() {
-    capture_logs_at("trace");
     let server = TestServer::start(
         WorkflowServer::new()
             .max_sessions(3)
@@ -197,16 +191,11 @@ async fn beyond_the_session_cap_upgrades_get_503_and_the_others_go_on() {
         refused += 1;
     }
     assert_eq!(refused, 50);
-    wait_for_log("503: already 3 sessions").await;
+    server.wait_for_log("503: already 3 sessions").await;
     assert_eq!(health(&server).await["sessions"], 3);
     // The held sessions still work, and a place freed is a place taken.
     for (i, sim) in held.into_iter().enumerate() {
-        let name = format!("Held{i}");
-        let t = sim
-            .run(AutoResponder::default().say_on_listen([name.as_str()]))
-            .await
-            .unwrap();
-        assert_eq!(t.said()[1], format!("Hello {name}! You are using Bob."));
+        finish_hello(sim, &format!("Held{i}")).await;
     }
     wait_for_sessions(&server, 0).await;
     complete_hello(&url, "After").await;
@@ -215,7 +204,6 @@ async fn beyond_the_session_cap_upgrades_get_503_and_the_others_go_on() {
 
 #[tokio::test]
 async fn a_websocket_that_sends_no_event_is_closed_with_1008_and_a_started_one_is_not() {
-    capture_logs_at("trace");
     let server = TestServer::start(
         WorkflowServer::new()
             .first_event_timeout(Duration::from_secs(1))
@@ -230,7 +218,7 @@ async fn a_websocket_that_sends_no_event_is_closed_with_1008_and_a_started_one_i
 
     let close = silent.expect_close().await.unwrap();
     assert_eq!(close.map(|(code, _)| code), Some(1008));
-    wait_for_log("closing with 1008").await;
+    server.wait_for_log("closing with 1008").await;
 
     // The started session idles past the deadline and goes on.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -244,7 +232,6 @@ async fn a_websocket_that_sends_no_event_is_closed_with_1008_and_a_started_one_i
 
 #[tokio::test]
 async fn slow_and_silent_http_clients_are_dropped_after_the_deadline() {
-    capture_logs_at("trace");
     let server = TestServer::start(
         WorkflowServer::new()
             .first_event_timeout(Duration::from_secs(1))
@@ -287,7 +274,6 @@ async fn a_flood_of_idle_upgrades_and_half_open_connections_leaves_the_server_up
     const IDLE: usize = 1000;
     const HALF_OPEN: usize = 1000;
     const BATCH: usize = 100;
-    capture_logs_at("trace");
     let server = TestServer::start(
         WorkflowServer::new()
             .first_event_timeout(Duration::from_secs(3))
@@ -347,7 +333,6 @@ async fn a_flood_of_idle_upgrades_and_half_open_connections_leaves_the_server_up
 
 #[tokio::test]
 async fn the_pending_request_cap_fails_the_extra_action_at_once() {
-    capture_logs_at("trace");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), Error>>();
     let workflow = Workflow::new().on_start(move |relay, _start: StartEvent| {
         let tx = tx.clone();
@@ -396,7 +381,9 @@ async fn the_pending_request_cap_fails_the_extra_action_at_once() {
         sim.stop("normal").await.unwrap();
         sim.close().await.unwrap();
     }
-    wait_for_log("too many requests awaiting a response").await;
+    server
+        .wait_for_log("too many requests awaiting a response")
+        .await;
     server.shutdown().await;
 }
 
@@ -411,7 +398,6 @@ enum Outcome {
 async fn shutdown_with_fifty_sessions_in_flight_loses_none() {
     const SESSIONS: usize = 50;
     let deadline = Duration::from_secs(2);
-    capture_logs_at("trace");
     let workflow = Workflow::new().on_start(|relay, _start: StartEvent| async move {
         relay.get_var("x").await?;
         relay.terminate().await?;
@@ -475,6 +461,7 @@ async fn shutdown_with_fifty_sessions_in_flight_loses_none() {
         (SESSIONS / 2, SESSIONS / 2),
         "{outcomes:?}"
     );
+    let logs = server.logs().clone();
     server.finished().await.unwrap();
     // The drain ends at the deadline plus the close grace, not at some later timeout.
     assert!(
@@ -482,12 +469,11 @@ async fn shutdown_with_fifty_sessions_in_flight_loses_none() {
         "{:?}",
         began.elapsed()
     );
-    wait_for_log("closing 25 session(s) with 1001").await;
+    logs.wait_for("closing 25 session(s) with 1001").await;
 }
 
 #[tokio::test]
 async fn a_peer_that_stops_reading_is_given_up_without_stalling_others() {
-    capture_logs_at("trace");
     // On start, queue far more than a socket buffer holds (500 × 60 kB) without waiting.
     let flood = Workflow::new().on_start(|relay, start: StartEvent| async move {
         let device = start
@@ -522,7 +508,7 @@ async fn a_peer_that_stops_reading_is_given_up_without_stalling_others() {
     // The server gives up on the stuck peer after its write timeout (10 s), bounded here.
     let mut gave_up = false;
     for _ in 0..300 {
-        if all_logs().contains("giving up on this connection") {
+        if server.logs().contains("giving up on this connection") {
             gave_up = true;
             break;
         }
@@ -540,7 +526,6 @@ async fn a_peer_that_stops_reading_is_given_up_without_stalling_others() {
 
 #[tokio::test]
 async fn websocket_protocol_violations_close_with_the_right_code() {
-    capture_logs_at("trace");
     let server = TestServer::start(
         WorkflowServer::new()
             .max_message_size(1024)
@@ -580,20 +565,17 @@ async fn websocket_protocol_violations_close_with_the_right_code() {
             "{what}"
         );
     }
-    wait_for_log("closing with 1002: Relay broke the WebSocket protocol").await;
-    wait_for_log("closing with 1007").await;
+    server
+        .wait_for_log("closing with 1002: Relay broke the WebSocket protocol")
+        .await;
+    server.wait_for_log("closing with 1007").await;
     // The session open all along is unaffected.
-    let t = other
-        .run(AutoResponder::default().say_on_listen(["Cy"]))
-        .await
-        .unwrap();
-    assert_eq!(t.said()[1], "Hello Cy! You are using Bob.");
+    finish_hello(other, "Cy").await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn frames_that_trickle_in_a_byte_at_a_time_still_make_a_session() {
-    capture_logs();
     let server = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
     let mut tcp = raw_upgrade(server.addr(), "hellopath").await;
     let start = br#"{"_type":"wf_api_start_event","trigger":{"type":"phrase","args":{"phrase":"hello","source_uri":"urn:relay-resource:name:device:Bob"}}}"#;

@@ -101,7 +101,6 @@ fn stuck() -> Workflow {
 
 #[tokio::test]
 async fn events_behind_a_handler_that_never_returns_close_the_session_at_the_bound() {
-    capture_logs();
     let server = TestServer::start(
         WorkflowServer::new()
             .workflow("stuck", stuck())
@@ -118,7 +117,7 @@ async fn events_behind_a_handler_that_never_returns_close_the_session_at_the_bou
         close_code_within(&mut tcp, Duration::from_secs(5)).await,
         Some(1008)
     );
-    let line = wait_for_log("MAX_QUEUED_EVENTS").await;
+    let line = server.wait_for_log("MAX_QUEUED_EVENTS").await;
     assert!(
         line.contains("start"),
         "the line names the running handler: {line}"
@@ -317,7 +316,6 @@ async fn shutdown_ends_within_the_deadline_plus_two_seconds_whatever_is_in_fligh
 
 #[tokio::test]
 async fn a_peer_streaming_large_messages_is_read_no_faster_than_the_read_rate() {
-    capture_logs();
     const MESSAGE: usize = 32 * 1024;
     const RATE: usize = 64 * 1024;
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -363,7 +361,7 @@ async fn a_peer_streaming_large_messages_is_read_no_faster_than_the_read_rate() 
         body.len()
     );
     assert!(handled >= 1, "nothing was read");
-    wait_for_log("MAX_READ_BYTES_PER_SEC").await;
+    server.wait_for_log("MAX_READ_BYTES_PER_SEC").await;
     drop(tcp);
     server.shutdown().await;
 }

@@ -112,7 +112,6 @@ fn private_memory() -> Option<u64> {
 #[tokio::test]
 async fn twenty_peers_announcing_8_mib_frames_and_stalling_reserve_nothing() {
     let _serial = SERIAL.lock().await;
-    capture_logs();
     // The default limit: an 8 MiB message is allowed.
     let server = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
     const PEERS: usize = 20;
@@ -170,7 +169,6 @@ async fn twenty_peers_announcing_8_mib_frames_and_stalling_reserve_nothing() {
 #[tokio::test]
 async fn close_codes_that_may_not_be_sent_are_answered_with_1002() {
     let _serial = SERIAL.lock().await;
-    capture_logs();
     let server = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
     for code in [
         0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
@@ -186,7 +184,9 @@ async fn close_codes_that_may_not_be_sent_are_answered_with_1002() {
             "code {code}: the connection stayed open"
         );
     }
-    wait_for_log("closing with 1002: Relay broke the WebSocket protocol: a close code").await;
+    server
+        .wait_for_log("closing with 1002: Relay broke the WebSocket protocol: a close code")
+        .await;
     // Codes that may be sent are echoed, and a close without a code is answered with 1000
     // (never 1005, which stands for "no code" and must not be sent).
     for (sent, answer) in [
@@ -213,7 +213,6 @@ async fn close_codes_that_may_not_be_sent_are_answered_with_1002() {
 #[tokio::test]
 async fn text_that_is_not_utf8_is_refused_with_1007_before_the_message_ends() {
     let _serial = SERIAL.lock().await;
-    capture_logs();
     let server = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
     let valid = "κόσμε".as_bytes();
 
@@ -250,6 +249,6 @@ async fn text_that_is_not_utf8_is_refused_with_1007_before_the_message_ends() {
         "the pong after a valid split character",
     )
     .await;
-    wait_for_log("closing with 1007").await;
+    server.wait_for_log("closing with 1007").await;
     server.shutdown().await;
 }

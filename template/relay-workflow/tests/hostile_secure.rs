@@ -30,7 +30,6 @@ async fn health_text(server: &TestServer) -> String {
 
 #[tokio::test]
 async fn healthz_says_whether_a_secret_is_required_and_never_its_value() {
-    capture_logs();
     let open = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
     let text = health_text(&open).await;
     let h: Value = serde_json::from_str(&text).unwrap();
@@ -117,7 +116,6 @@ async fn child_start_without_secret() {
     if std::env::var_os(CHILD).is_none() {
         return;
     }
-    capture_logs_at("info");
     // The plain builder reads nothing from the environment: the child's WORKFLOW_SECRET (set
     // by the parent when it checks this) is ignored, and `DYNO` is not looked at.
     let plain = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
@@ -133,10 +131,11 @@ async fn child_start_without_secret() {
     .await;
     // `/healthz` answers only once the start-up lines are written.
     let env_health = health_text(&server).await;
+    let logs = server.logs().clone();
     server.shutdown().await;
     println!("plain healthz: {plain_health}");
     println!("env healthz: {env_health}");
-    println!("{LOGS_BEGIN}\n{}", all_logs());
+    println!("{LOGS_BEGIN}\n{}", logs.text());
 }
 
 #[tokio::test]
@@ -184,7 +183,6 @@ async fn read_to_close(tcp: &mut TcpStream, limit: Duration) -> Option<String> {
 
 #[tokio::test]
 async fn a_head_with_bare_lf_line_endings_gets_400_at_once() {
-    capture_logs();
     // The header timeout stays at its 30 s default: the answer must not wait for it.
     let server = TestServer::start(WorkflowServer::new().workflow("hellopath", hello())).await;
     let heads = [

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 async fn hello_server() -> TestServer {
-    capture_logs();
     TestServer::start(
         WorkflowServer::new()
             .version("9.9.9")
@@ -94,14 +93,8 @@ async fn health_reports_version_paths_and_live_sessions() {
 
 #[tokio::test]
 async fn the_default_workflow_serves_the_root_path() {
-    capture_logs();
     let server = TestServer::start(WorkflowServer::new().default_workflow(hello())).await;
-    let sim = Simulator::connect(&server.url("")).await.unwrap();
-    let t = sim
-        .run(AutoResponder::default().say_on_listen(["Root"]))
-        .await
-        .unwrap();
-    assert_eq!(t.said()[1], "Hello Root! You are using Bob.");
+    complete_hello(&server.url(""), "Root").await;
     assert_eq!(
         reqwest::get(server.http_url("")).await.unwrap().status(),
         426
@@ -118,7 +111,6 @@ async fn the_default_workflow_serves_the_root_path() {
 
 #[tokio::test]
 async fn pings_keep_a_live_peer_and_drop_a_dead_one() {
-    capture_logs();
     let server = TestServer::start(
         WorkflowServer::new()
             .ping_interval(Duration::from_millis(200))
@@ -150,7 +142,9 @@ async fn pings_keep_a_live_peer_and_drop_a_dead_one() {
         Some(&0x89),
         "the first frame the server sent is a ping"
     );
-    wait_for_log("no pong within 200ms; closing the connection").await;
+    server
+        .wait_for_log("no pong within 200ms; closing the connection")
+        .await;
     // The live session is still there.
     live.interaction("started", BOB_HELLO).await.unwrap();
     live.expect("say").await.unwrap();
@@ -162,7 +156,6 @@ async fn pings_keep_a_live_peer_and_drop_a_dead_one() {
 async fn keep_awake_requests_the_health_route_periodically() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    capture_logs();
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
     let app = axum::Router::new().route(
@@ -191,13 +184,12 @@ async fn keep_awake_requests_the_health_route_periodically() {
         hits.load(Ordering::SeqCst) >= 2,
         "keep-awake did not request /healthz twice in 5 s"
     );
-    wait_for_log("keep-awake: first request to").await;
+    server.wait_for_log("keep-awake: first request to").await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn shutdown_lets_a_running_session_finish_and_refuses_new_ones() {
-    capture_logs();
     let mut server = TestServer::start(
         WorkflowServer::new()
             .shutdown_deadline(Duration::from_secs(20))
@@ -239,7 +231,7 @@ async fn shutdown_lets_a_running_session_finish_and_refuses_new_ones() {
     sim.respond(&get, json!({})).await.unwrap();
     let t = sim.run(AutoResponder::default()).await.unwrap();
     assert_eq!(t.actions(), ["say", "end_interaction", "terminate"]);
-    assert_eq!(t.said(), ["Hello Late! You are using Bob."]);
+    assert_eq!(t.said(), [greeting("Late")]);
     server.finished().await.unwrap();
     assert!(
         began.elapsed() < Duration::from_secs(15),
@@ -250,7 +242,6 @@ async fn shutdown_lets_a_running_session_finish_and_refuses_new_ones() {
 
 #[tokio::test]
 async fn at_the_deadline_remaining_sessions_are_closed_with_1001() {
-    capture_logs();
     let mut server = TestServer::start(
         WorkflowServer::new()
             .shutdown_deadline(Duration::from_secs(1))
@@ -268,13 +259,15 @@ async fn at_the_deadline_remaining_sessions_are_closed_with_1001() {
         .await
         .unwrap();
     assert_eq!(close.map(|(code, _)| code), Some(1001));
+    let logs = server.logs().clone();
     server.finished().await.unwrap();
     assert!(
         began.elapsed() < Duration::from_secs(6),
         "took {:?}",
         began.elapsed()
     );
-    wait_for_log("shutdown deadline reached: closing 1 session(s) with 1001").await;
+    logs.wait_for("shutdown deadline reached: closing 1 session(s) with 1001")
+        .await;
 }
 
 /// New connections wait while the runtime is busy, but never for long: a runtime whose
@@ -284,7 +277,6 @@ async fn at_the_deadline_remaining_sessions_are_closed_with_1001() {
 async fn a_busy_runtime_still_takes_new_sessions() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    capture_logs();
     let server = TestServer::start(WorkflowServer::new().workflow("p", hello())).await;
     let stop = Arc::new(AtomicBool::new(false));
     let hogs: Vec<_> = (0..16)

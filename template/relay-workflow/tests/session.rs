@@ -13,7 +13,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 async fn serve(path: &str, workflow: Workflow) -> TestServer {
-    capture_logs();
     TestServer::start(WorkflowServer::new().workflow(path, workflow)).await
 }
 
@@ -108,7 +107,7 @@ async fn scripted_conversation_with_events_before_responses() {
     let get = sim.expect("get_var").await.unwrap();
     sim.respond(&get, json!({})).await.unwrap();
     let say = sim.expect("say").await.unwrap();
-    assert_eq!(say.str("text"), Some("Hello Zoe! You are using Bob."));
+    assert_eq!(say.str("text"), Some(greeting("Zoe").as_str()));
     server.shutdown().await;
 }
 
@@ -155,7 +154,7 @@ async fn two_sessions_with_interleaved_prompt_events_each_finish() {
     }
     let final_a = a.expect("say").await.unwrap();
     let final_b = b.expect("say").await.unwrap();
-    assert_eq!(final_a.str("text"), Some("Hello Amy! You are using Bob."));
+    assert_eq!(final_a.str("text"), Some(greeting("Amy").as_str()));
     assert_eq!(final_b.str("text"), Some("Hello Ben! You are using Ann."));
     server.shutdown().await;
 }
@@ -189,19 +188,30 @@ async fn bad_frames_are_logged_and_dropped_and_the_session_goes_on() {
         .unwrap();
     let r = sim.expect("start_interaction").await.unwrap();
     sim.ack(&r).await.unwrap();
-    wait_for_log("dropped a malformed frame: frame is not JSON").await;
-    wait_for_log("dropped a malformed frame: frame is JSON but not an object").await;
-    wait_for_log("dropped a malformed frame: frame has no string _type").await;
-    wait_for_log("cannot decode wf_api_button_event").await;
-    wait_for_log("ignored a binary frame").await;
-    wait_for_log("event=wf_api_from_the_future_event").await;
-    wait_for_log("dropped a response to an unknown, answered or expired request").await;
+    server
+        .wait_for_log("dropped a malformed frame: frame is not JSON")
+        .await;
+    server
+        .wait_for_log("dropped a malformed frame: frame is JSON but not an object")
+        .await;
+    server
+        .wait_for_log("dropped a malformed frame: frame has no string _type")
+        .await;
+    server
+        .wait_for_log("cannot decode wf_api_button_event")
+        .await;
+    server.wait_for_log("ignored a binary frame").await;
+    server
+        .wait_for_log("event=wf_api_from_the_future_event")
+        .await;
+    server
+        .wait_for_log("dropped a response to an unknown, answered or expired request")
+        .await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn unknown_events_reach_the_unknown_handler_with_their_raw_json() {
-    capture_logs();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let wf = Workflow::new().on_unknown(move |_relay, e: UnknownEvent| {
         let tx = tx.clone();
@@ -287,7 +297,7 @@ async fn an_unanswered_request_times_out_and_a_late_answer_is_dropped() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     sim.respond(&r, json!({"value": "too late"})).await.unwrap();
-    wait_for_log(&format!("id=\"{}\"", r.id)).await;
+    server.wait_for_log(&format!("id=\"{}\"", r.id)).await;
     server.shutdown().await;
 }
 
@@ -341,7 +351,6 @@ async fn a_peer_that_vanishes_mid_request_fails_the_call_at_once() {
 
 #[tokio::test]
 async fn a_failing_handler_is_logged_under_the_name_it_was_registered_with() {
-    capture_logs();
     let wf = Workflow::new()
         .on_interaction_lifecycle(|_relay, _event| async move { Err("lifecycle-6f1".into()) })
         .on_interaction_started(|_relay, _event| async move { Err("started-6f1".into()) })
@@ -351,24 +360,23 @@ async fn a_failing_handler_is_logged_under_the_name_it_was_registered_with() {
     sim.interaction("started", BOB_HELLO).await.unwrap();
     sim.interaction("suspended", BOB_HELLO).await.unwrap();
     sim.start(Trigger::phrase("x")).await.unwrap();
-    let started = wait_for_log("handler failed: started-6f1").await;
+    let started = server.wait_for_log("handler failed: started-6f1").await;
     assert!(
         started.contains("handler=on_interaction_started"),
         "{started}"
     );
-    let lifecycle = wait_for_log("handler failed: lifecycle-6f1").await;
+    let lifecycle = server.wait_for_log("handler failed: lifecycle-6f1").await;
     assert!(
         lifecycle.contains("handler=on_interaction_lifecycle"),
         "{lifecycle}"
     );
-    let any = wait_for_log("handler failed: any-6f1").await;
+    let any = server.wait_for_log("handler failed: any-6f1").await;
     assert!(any.contains("handler=on_event"), "{any}");
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_panicking_handler_is_logged_and_the_session_and_server_live_on() {
-    capture_logs();
     let wf = Workflow::new()
         .on_start(|_relay, _start| async move {
             panic!("boom in on_start");
@@ -380,7 +388,9 @@ async fn a_panicking_handler_is_logged_and_the_session_and_server_live_on() {
     let server = serve("panic", wf).await;
     let mut sim = Simulator::connect(&server.url("panic")).await.unwrap();
     sim.start(Trigger::phrase("x")).await.unwrap();
-    wait_for_log("handler panicked: boom in on_start; the session goes on").await;
+    server
+        .wait_for_log("handler panicked: boom in on_start; the session goes on")
+        .await;
     sim.button("action", "single", BOB_HELLO).await.unwrap();
     let say = sim.expect("say").await.unwrap();
     assert_eq!(say.str("text"), Some("still here"));

@@ -97,7 +97,6 @@ async fn start_error(cert: &Path, key: &Path) -> String {
 
 #[tokio::test]
 async fn serves_wss_with_the_given_certificate_and_key() {
-    capture_logs();
     let pki = pki();
     let dir = TempDir::new("ok");
     let cert = dir.write("cert.pem", &pki.cert_pem);
@@ -161,7 +160,6 @@ async fn serves_wss_with_the_given_certificate_and_key() {
 
 #[tokio::test]
 async fn unusable_certificate_files_stop_the_start_with_a_message_naming_the_file() {
-    capture_logs();
     let pki = pki();
     let other = pki_key_only();
     let dir = TempDir::new("bad");

@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::warn;
+use tracing::{warn, Instrument};
 
 /// After the sessions, how long plain HTTP connections get to finish.
 pub(super) const HTTP_CLOSE_WAIT: Duration = Duration::from_millis(500);
@@ -98,18 +98,16 @@ pub(super) async fn accept_loop(
         let fast = fast.clone();
         match tls.clone() {
             None => {
-                connections.spawn(serve_stream(tcp, conn, fast, service, header_timeout));
+                connections.spawn(
+                    serve_stream(tcp, conn, fast, service, header_timeout).in_current_span(),
+                );
             }
             #[cfg(feature = "tls")]
             Some(acceptor) => {
-                connections.spawn(super::tls::serve_tls(
-                    acceptor,
-                    tcp,
-                    conn,
-                    fast,
-                    service,
-                    header_timeout,
-                ));
+                connections.spawn(
+                    super::tls::serve_tls(acceptor, tcp, conn, fast, service, header_timeout)
+                        .in_current_span(),
+                );
             }
         }
     }

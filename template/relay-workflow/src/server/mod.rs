@@ -79,7 +79,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 /// What terminates TLS for the accept loop: rustls with feature `tls`, nothing without.
 #[cfg(feature = "tls")]
@@ -580,11 +580,10 @@ impl WorkflowServer {
         let (router, handle, fast) = server.assemble();
         #[cfg(feature = "keep-awake")]
         if let Some((url, interval)) = keep_awake {
-            tokio::spawn(keep_awake::keep_awake_loop(
-                url,
-                interval,
-                handle.shutdown.clone(),
-            ));
+            tokio::spawn(
+                keep_awake::keep_awake_loop(url, interval, handle.shutdown.clone())
+                    .in_current_span(),
+            );
         }
         let stop = handle.shutdown.clone();
         tokio::spawn(async move {
@@ -595,15 +594,18 @@ impl WorkflowServer {
         // The accept loop runs as a task of its own: on a runtime worker, like the
         // connections it spawns, rather than on the thread that called `serve` (with one
         // worker, every accept would otherwise wake a second thread).
-        let accepting = tokio::spawn(listener::accept_loop(
-            listener,
-            router,
-            fast,
-            tls,
-            header_timeout,
-            handle.shutdown.clone(),
-            connections.clone(),
-        ));
+        let accepting = tokio::spawn(
+            listener::accept_loop(
+                listener,
+                router,
+                fast,
+                tls,
+                header_timeout,
+                handle.shutdown.clone(),
+                connections.clone(),
+            )
+            .in_current_span(),
+        );
         if let Err(e) = accepting.await {
             warn!("the accept loop ended abnormally: {e}");
         }

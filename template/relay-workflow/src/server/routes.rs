@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 /// The `Sec-WebSocket-Key` of a well-formed WebSocket upgrade request (RFC 6455 §4.2.1).
 fn websocket_key(request: &Request) -> Option<&HeaderValue> {
@@ -68,7 +68,8 @@ pub(super) async fn endpoint(
     let workflow = route.workflow.clone();
     let upgrade = hyper::upgrade::on(&mut request);
     drop(request);
-    app.handle.tracker.spawn(async move {
+    let tracker = &app.handle.tracker;
+    tracker.spawn(Instrument::in_current_span(async move {
         let upgraded = match upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {
@@ -99,7 +100,7 @@ pub(super) async fn endpoint(
                 .await;
             }
         }
-    });
+    }));
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "upgrade")

@@ -86,6 +86,7 @@
 mod auto;
 mod connection;
 mod error;
+mod logs;
 mod simulator;
 mod test_server;
 mod transcript;
@@ -94,6 +95,7 @@ mod urn;
 
 pub use auto::{AutoResponder, Reply};
 pub use error::SimError;
+pub use logs::{LogCapture, LOG_WAIT, MAX_CAPTURED_BYTES};
 pub use simulator::{ReceivedRequest, SimFrame, Simulator, DEFAULT_TIMEOUT};
 pub use test_server::TestServer;
 pub use transcript::Transcript;

@@ -1,11 +1,17 @@
-//! A workflow server on a random loopback port, for tests.
+//! A workflow server on a random loopback port, for tests, with its own log capture.
 
+use super::LogCapture;
 use crate::server::{ServeError, WorkflowServer};
 use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A [`WorkflowServer`] running in this process on `127.0.0.1:<random port>`.
+///
+/// The server runs inside the span of a [`LogCapture`] of its own: [`logs`](Self::logs) and
+/// [`wait_for_log`](Self::wait_for_log) see what this server logged (at every level), and
+/// nothing logged by another test. When the test panics, the server's lines are written to
+/// the test's output.
 ///
 /// ```no_run
 /// # async fn f(app: relay_workflow::WorkflowServer) {
@@ -20,6 +26,7 @@ pub struct TestServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
+    logs: LogCapture,
 }
 
 impl TestServer {
@@ -38,20 +45,36 @@ impl TestServer {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
+        let logs = LogCapture::new();
+        logs.label(format!("the test server at {addr}"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve_with(listener, async {
+        let task = tokio::spawn(logs.instrument(server.serve_with(listener, async {
             let _ = stopped.await;
-        }));
+        })));
         TestServer {
             addr,
             stop: Some(stop),
             task: Some(task),
+            logs,
         }
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What this server has logged (clone it to read it after [`shutdown`](Self::shutdown)).
+    pub fn logs(&self) -> &LogCapture {
+        &self.logs
+    }
+
+    /// Wait (at most 5 s) until a line this server logged contains `needle`; that line.
+    ///
+    /// # Panics
+    /// If none does within the time.
+    pub async fn wait_for_log(&self, needle: &str) -> String {
+        self.logs.wait_for(needle).await
     }
 
     /// `ws://127.0.0.1:<port>/<path>`.

@@ -10,6 +10,11 @@ pub const BOB: &str = "urn:relay-resource:name:device:Bob";
 pub const BOB_HELLO: &str =
     "urn:relay-resource:name:interaction:hello?device=urn%3Arelay-resource%3Aname%3Adevice%3ABob";
 
+/// What the hello workflow says last to `name` on Bob (without a `greeting` variable).
+pub fn greeting(name: &str) -> String {
+    format!("Hello {name}! You are using Bob.")
+}
+
 /// The hello workflow of the template, written out here so the SDK's tests stand alone.
 pub fn hello() -> Workflow {
     Workflow::new()

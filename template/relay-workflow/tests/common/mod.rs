@@ -1,119 +1,21 @@
 //! Shared helpers for the SDK's end-to-end tests.
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 mod frames;
 mod hello;
+mod raw;
+#[cfg(feature = "testing")]
+mod sim;
 #[allow(unused_imports)]
 pub use frames::*;
 pub use hello::*;
-
-/// Every log line written by any test in this binary.
-static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Route `tracing` output into a buffer the tests can search.
-pub fn capture_logs() {
-    capture_logs_at("debug");
-}
-
-/// As [`capture_logs`], at the given filter (`trace` for everything). The first call in a
-/// test binary decides the filter.
-pub fn capture_logs_at(filter: &str) {
-    static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(|| Capture)
-            .try_init();
-    });
-}
-
-/// Everything logged so far by this test binary.
-pub fn all_logs() -> String {
-    String::from_utf8_lossy(
-        &LOGS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()),
-    )
-    .into_owned()
-}
-
-/// Wait (bounded) until a captured log line contains `needle`.
-pub async fn wait_for_log(needle: &str) -> String {
-    for _ in 0..100 {
-        let text = String::from_utf8_lossy(
-            &LOGS
-                .get_or_init(Default::default)
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        )
-        .into_owned();
-        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
-            return line.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no log line contains {needle:?} within 5 s");
-}
-
-/// Open a WebSocket by hand on `addr` (the upgrade request, then the 101 head read byte by
-/// byte) and hand back the raw stream, for tests that speak frames themselves.
-pub async fn raw_upgrade(addr: std::net::SocketAddr, path: &str) -> tokio::net::TcpStream {
-    raw_upgrade_with(addr, path, None).await
-}
-
-/// As [`raw_upgrade`], with the socket's receive buffer set to `recv_buffer` bytes (a small
-/// one keeps what the server sends and the test does not read on the server's side).
-pub async fn raw_upgrade_with(
-    addr: std::net::SocketAddr,
-    path: &str,
-    recv_buffer: Option<u32>,
-) -> tokio::net::TcpStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    if let Some(size) = recv_buffer {
-        socket.set_recv_buffer_size(size).unwrap();
-    }
-    let mut tcp = socket.connect(addr).await.unwrap();
-    let request = format!(
-        "GET /{path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        assert_eq!(
-            tcp.read(&mut byte).await.unwrap(),
-            1,
-            "closed during handshake"
-        );
-        head.push(byte[0]);
-        assert!(head.len() < 4096, "no end to the 101 head");
-    }
-    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
-    tcp
-}
+#[allow(unused_imports)]
+pub use raw::*;
+#[cfg(feature = "testing")]
+#[allow(unused_imports)]
+pub use sim::*;
 
 /// Read until the server's close frame (its code) or the end of the stream, within `limit`.
 pub async fn close_code_within(tcp: &mut tokio::net::TcpStream, limit: Duration) -> Option<u16> {
@@ -179,21 +81,4 @@ pub async fn read_until(
         seen.extend_from_slice(&buf[..n]);
     }
     seen
-}
-
-/// Run the hello workflow to its end through `url` (within 20 s) and check the greeting.
-#[cfg(feature = "testing")]
-pub async fn complete_hello(url: &str, name: &str) {
-    use relay_workflow::testing::{AutoResponder, Simulator};
-    let t = tokio::time::timeout(
-        Duration::from_secs(20),
-        Simulator::connect(url)
-            .await
-            .unwrap()
-            .run(AutoResponder::default().say_on_listen([name])),
-    )
-    .await
-    .expect("a hello session did not finish within 20 s")
-    .unwrap();
-    assert_eq!(t.said()[1], format!("Hello {name}! You are using Bob."));
 }
