@@ -915,6 +915,9 @@ mod tests {
             missing.summary,
             "/healthz: status ok, workflows /a, /b; /c is not among them"
         );
+        // A generated app registers its workflows in src/lib.rs.
+        assert!(missing.fix.contains("in src/lib.rs"), "{}", missing.fix);
+        assert!(!missing.fix.contains("main.rs"), "{}", missing.fix);
         let draining = answer(200, r#"{"status":"shutting down","workflows":["/a"]}"#, 0);
         let w = health_workflows(&draining);
         assert_eq!(

@@ -470,6 +470,15 @@ async fn talk_cli<O: Write, E: Write>(
     code
 }
 
+/// Whether the URL's query carries a `secret` parameter.
+fn has_secret(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("secret"))
+    })
+}
+
 /// What connecting waits for, without the secret.
 fn connecting(url: &str) -> String {
     let shown = url.split('?').next().unwrap_or_default();
@@ -521,6 +530,9 @@ fn hint(e: &SimError, url: &str) -> Option<String> {
         tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Some(format!(
             "{authority} did not answer: is the host right, and is it a WebSocket server?"
         )),
+        tungstenite::Error::Http(resp) if resp.status() == 401 && has_secret(url) => Some(
+            "the server refused the secret in the URL: it is not the server's WORKFLOW_SECRET (check its value; quote the URL in the shell)".into(),
+        ),
         tungstenite::Error::Http(resp) if resp.status() == 401 => Some(
             "the server requires its secret: end the URL with ?secret=<WORKFLOW_SECRET> (quote the URL in the shell)".into(),
         ),
@@ -931,6 +943,32 @@ mod tests {
         for path in [good, missing, failing, bad] {
             let _ = std::fs::remove_file(path);
         }
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_and_a_wrong_secret_get_different_hints() {
+        let server = relay_workflow::testing::TestServer::start(
+            relay_workflow::WorkflowServer::new()
+                .workflow("hello", hello())
+                .secret("right-secret-of-sixteen-bytes"),
+        )
+        .await;
+        let url = server.url("hello");
+        let bare = url.split('?').next().unwrap().to_owned();
+        let (code, text) = sim(&[], &bare, &[]).await;
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            text.contains("hint: the server requires its secret: end the URL with ?secret="),
+            "{text}"
+        );
+        let (code, text) = sim(&[], &format!("{bare}?secret=wrong"), &[]).await;
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            text.contains("hint: the server refused the secret in the URL"),
+            "{text}"
+        );
+        assert!(!text.contains("end the URL with"), "{text}");
         server.shutdown().await;
     }
 
