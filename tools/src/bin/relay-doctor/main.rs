@@ -52,7 +52,7 @@ enum Sub {
     ///
     /// DNS, TCP, TLS (a certificate Relay accepts), the app answering (and how long a
     /// sleeping dyno took to wake), /healthz, whether the server requires a secret (it fails
-    /// without one), the WebSocket upgrade on <PATH> (101 expected), and the wss:// URL to
+    /// without one), the WebSocket upgrade on the path (101 expected), and the wss:// URL to
     /// register. Give the URL as registered, with ?secret=<WORKFLOW_SECRET>, for a server
     /// that requires one: the doctor sends it as Relay does and never prints it.
     #[command(after_help = "\
