@@ -32,10 +32,9 @@
 //! attack ([`ServerPeak`]), and [`AttackConfig::max_rss_kib`] stops the attack early when
 //! the server passes it, so that a measurement never endangers the machine.
 
-use crate::load::{
-    check_upgrade, encode, sample, Reader, Target, DEVICE, OP_CLOSE, OP_PING, OP_TEXT, START_EVENT,
-};
+use crate::load::{check_upgrade, sample, Reader, Target, DEVICE, START_EVENT};
 use relay_workflow::testing::interaction_urn;
+use relay_workflow::ws::{encode_masked, Message, OpCode};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -754,7 +753,8 @@ async fn peer(shared: Arc<Shared>, attack: Attack, salt: u64) -> Tally {
         }
         Attack::StallFrames => {
             // The header of a masked text frame of `frame_bytes`, and not one byte more.
-            let mut header = vec![0x80 | OP_TEXT, 0x80 | 127];
+            // FIN and text (0x81); masked, with a 64-bit length (0x80 | 127).
+            let mut header = vec![0x81, 0x80 | 127];
             header.extend_from_slice(&shared.frame_bytes.to_be_bytes());
             header.extend_from_slice(&masks.next());
             let mut seen = Seen::default();
@@ -779,7 +779,7 @@ async fn peer(shared: Arc<Shared>, attack: Attack, salt: u64) -> Tally {
             let ping = [0x5A; 125];
             let mut sent = Sent::default();
             let end = tokio::select! {
-                how = flood(&mut tcp, &mut sent, &mut masks, OP_PING, &ping) => End::Dropped(how),
+                how = flood(&mut tcp, &mut sent, &mut masks, OpCode::Ping, &ping) => End::Dropped(how),
                 _ = &mut ended => End::Held,
             };
             sent.count(&mut t, frame_len(ping.len()));
@@ -792,7 +792,7 @@ async fn peer(shared: Arc<Shared>, attack: Attack, salt: u64) -> Tally {
                 &shared.lifecycle
             };
             let mut start = Vec::with_capacity(frame_len(START_EVENT.len()));
-            encode(&mut start, OP_TEXT, START_EVENT, masks.next());
+            encode_masked(OpCode::Text, START_EVENT, masks.next(), &mut start);
             let (mut reader, mut writer) = tcp.split();
             let mut sent = Sent::default();
             let mut seen = Seen::default();
@@ -803,7 +803,7 @@ async fn peer(shared: Arc<Shared>, attack: Attack, salt: u64) -> Tally {
                     }
                     t.frames_sent += 1;
                     t.bytes_sent += start.len() as u64;
-                    flood(&mut writer, &mut sent, &mut masks, OP_TEXT, event).await
+                    flood(&mut writer, &mut sent, &mut masks, OpCode::Text, event).await
                 } => End::Dropped(how),
                 how = watch_server(&mut reader, &mut rd, &mut seen, false) => End::Dropped(how),
                 _ = &mut ended => End::Held,
@@ -927,7 +927,7 @@ async fn flood<W: AsyncWrite + Unpin>(
     w: &mut W,
     sent: &mut Sent,
     masks: &mut Masks,
-    opcode: u8,
+    opcode: OpCode,
     payload: &[u8],
 ) -> String {
     let per_batch = (BATCH_BYTES / frame_len(payload.len())).max(1);
@@ -935,7 +935,7 @@ async fn flood<W: AsyncWrite + Unpin>(
     loop {
         batch.clear();
         for _ in 0..per_batch {
-            encode(&mut batch, opcode, payload, masks.next());
+            encode_masked(opcode, payload, masks.next(), &mut batch);
         }
         let mut at = 0;
         while at < batch.len() {
@@ -984,25 +984,26 @@ async fn watch_server<R: AsyncRead + Unpin>(
                 rd.buf.clear();
             }
         } else {
-            loop {
-                match rd.parse() {
-                    Ok(Some(f)) => {
-                        seen.frames += 1;
-                        if f.opcode == OP_CLOSE {
-                            return match rd.buf.get(f.start..f.start + 2) {
-                                Some(&[a, b]) if f.end >= f.start + 2 => {
-                                    format!("close {}", u16::from_be_bytes([a, b]))
-                                }
-                                _ => "close without a code".to_owned(),
-                            };
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => return format!("a bad frame from the server: {e}"),
+            let mut closed = None;
+            let fed = rd.codec.feed(&mut rd.buf[rd.pos..], |m| {
+                seen.frames += 1;
+                if let Message::Close(code, _) = m {
+                    closed = Some(match code {
+                        Some(code) => format!("close {code}"),
+                        None => "close without a code".to_owned(),
+                    });
+                    return false;
                 }
-            }
-            rd.buf.drain(..rd.pos);
+                true
+            });
+            rd.buf.clear();
             rd.pos = 0;
+            if let Err(e) = fed {
+                return format!("a bad frame from the server: {e}");
+            }
+            if let Some(how) = closed {
+                return how;
+            }
         }
         rd.buf.reserve(4096);
         let how = match r.read_buf(&mut rd.buf).await {
@@ -1031,7 +1032,7 @@ mod tests {
     fn frame_lengths_match_the_encoder() {
         for n in [0, 1, 125, 126, 0xFFFF, 0x1_0000, 1_400_000] {
             let mut out = Vec::new();
-            encode(&mut out, OP_TEXT, &vec![0; n], [1, 2, 3, 4]);
+            encode_masked(OpCode::Text, &vec![0; n], [1, 2, 3, 4], &mut out);
             assert_eq!(out.len(), frame_len(n), "payload of {n}");
         }
     }

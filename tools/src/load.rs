@@ -45,6 +45,7 @@
 //! same way.
 
 use relay_workflow::testing::interaction_urn;
+use relay_workflow::ws::{self, Message, OpCode};
 use rustls::pki_types::ServerName;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -161,6 +162,106 @@ impl Percentiles {
     }
 }
 
+/// Bucket bounds of a [`Histogram`], in microseconds: 1-2-5 steps from 50 µs to 10 s.
+const HISTOGRAM_BOUNDS_US: [u32; 17] = [
+    50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+    1_000_000, 2_000_000, 5_000_000, 10_000_000,
+];
+
+/// How latency samples spread over buckets (1-2-5 steps from 50 µs to 10 s, and one bucket
+/// above), for the text report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    /// Samples per bucket: bucket `i` holds those below [`Histogram::bound_us`]`(i)` and at or
+    /// above the bound before it; the last bucket has no upper bound.
+    pub counts: Vec<u64>,
+}
+
+impl Histogram {
+    /// The histogram of samples given in microseconds, sorted ascending.
+    pub fn from_sorted_micros(sorted: &[u32]) -> Self {
+        let mut counts = vec![0; HISTOGRAM_BOUNDS_US.len() + 1];
+        let mut from = 0;
+        for (i, &bound) in HISTOGRAM_BOUNDS_US.iter().enumerate() {
+            let to = from + sorted[from..].partition_point(|&s| s < bound);
+            counts[i] = (to - from) as u64;
+            from = to;
+        }
+        counts[HISTOGRAM_BOUNDS_US.len()] = (sorted.len() - from) as u64;
+        Histogram { counts }
+    }
+
+    /// The upper bound of bucket `i` in microseconds (`None` for the last, unbounded, one).
+    pub fn bound_us(i: usize) -> Option<u32> {
+        HISTOGRAM_BOUNDS_US.get(i).copied()
+    }
+
+    /// One line per bucket from the first to the last that has samples: its range in
+    /// milliseconds, its count and a bar (the fullest bucket gets `width` characters).
+    pub fn to_lines(&self, width: usize) -> Vec<String> {
+        let first = self.counts.iter().position(|&n| n > 0);
+        let last = self.counts.iter().rposition(|&n| n > 0);
+        let (Some(first), Some(last)) = (first, last) else {
+            return Vec::new();
+        };
+        let most = self.counts.iter().copied().max().unwrap_or(1).max(1);
+        let ms = |us: u32| {
+            let ms = f64::from(us) / 1000.0;
+            if ms < 1.0 {
+                format!("{ms:.2}")
+            } else {
+                format!("{ms:.0}")
+            }
+        };
+        (first..=last)
+            .map(|i| {
+                let n = self.counts[i];
+                let range = match (
+                    i.checked_sub(1).and_then(Histogram::bound_us),
+                    Histogram::bound_us(i),
+                ) {
+                    (None, Some(hi)) => format!("< {}", ms(hi)),
+                    (Some(lo), Some(hi)) => format!("{}-{}", ms(lo), ms(hi)),
+                    (Some(lo), None) => format!("≥ {}", ms(lo)),
+                    (None, None) => String::new(),
+                };
+                // At least one character for a bucket that has any sample.
+                let len = (n as u128 * width as u128).div_ceil(u128::from(most)) as usize;
+                format!("{range:>12} ms {n:>9} {}", "█".repeat(len))
+            })
+            .collect()
+    }
+}
+
+/// How a run is going, handed to the callback of [`run_with_progress`] once a second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Time since the run started.
+    pub elapsed: Duration,
+    /// Sessions that ended well so far (park mode: that parked).
+    pub completed: u64,
+    /// Sessions that failed so far.
+    pub failed: u64,
+    /// Completed sessions per second over the last second.
+    pub rate: f64,
+    /// Park mode.
+    pub park: bool,
+}
+
+impl Progress {
+    /// One line: `relay-load: 3 s  12345 sessions done (4101.0/s), 0 failed`.
+    pub fn to_text(&self) -> String {
+        let done = if self.park { "parked" } else { "done" };
+        format!(
+            "relay-load: {:.0} s  {} sessions {done} ({:.1}/s), {} failed",
+            self.elapsed.as_secs_f64(),
+            self.completed,
+            self.rate,
+            self.failed
+        )
+    }
+}
+
 /// The server process's resources around a run (from `/proc`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ServerUsage {
@@ -213,6 +314,9 @@ pub struct LoadReport {
     pub errors: BTreeMap<String, u64>,
     /// The server's resources, when a pid was given and `/proc` could be read.
     pub server: Option<ServerUsage>,
+    /// How the request latency spread (text report only: not in the JSON).
+    #[serde(skip)]
+    pub request_histogram: Histogram,
 }
 
 impl LoadReport {
@@ -234,6 +338,10 @@ impl LoadReport {
         );
         let _ = writeln!(s, "throughput   {:.1} sessions/s", self.sessions_per_s);
         let line = |s: &mut String, name: &str, p: &Percentiles| {
+            if p.count == 0 {
+                let _ = writeln!(s, "{name:<12} no samples");
+                return;
+            }
             let _ = writeln!(
                 s,
                 "{name:<12} p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3} ms  ({} samples)",
@@ -242,6 +350,13 @@ impl LoadReport {
         };
         line(&mut s, "request", &self.request_latency);
         line(&mut s, "session", &self.session_latency);
+        let bars = self.request_histogram.to_lines(40);
+        if !bars.is_empty() {
+            let _ = writeln!(s, "request latency histogram");
+            for bar in bars {
+                let _ = writeln!(s, "  {bar}");
+            }
+        }
         if self.errors.is_empty() {
             let _ = writeln!(s, "errors       none");
         } else {
@@ -265,6 +380,36 @@ impl LoadReport {
             }
         }
         s
+    }
+
+    /// What to do when no session completed and every failure says the same thing the
+    /// user can fix (a wrong path, a missing secret, no server), else `None`.
+    pub fn hint(&self) -> Option<String> {
+        if self.sessions_completed > 0 || self.errors.len() != 1 {
+            return None;
+        }
+        let (kind, _) = self.errors.iter().next()?;
+        let path = self.url.split(['?', '#']).next().unwrap_or_default();
+        match kind.as_str() {
+            "upgrade refused: HTTP 404" => Some(format!(
+                "no session started: the server has no workflow at {path} (HTTP 404); check \
+                 the path against the workflows it lists at /healthz"
+            )),
+            "upgrade refused: HTTP 401" => Some(
+                "no session started: the server requires its secret (HTTP 401); end the URL \
+                 with ?secret=<WORKFLOW_SECRET> (quote the URL in the shell)"
+                    .to_owned(),
+            ),
+            k if k.starts_with("upgrade refused: HTTP ") => Some(format!(
+                "no session started: the server answered {} instead of upgrading",
+                &k["upgrade refused: ".len()..]
+            )),
+            "connect: ConnectionRefused" => Some(format!(
+                "no session started: nothing is listening at {path}; is the server running, \
+                 on this port?"
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -311,6 +456,9 @@ struct Shared {
     /// What every `get_var` response carries after its `_id` (`,"value":…` or nothing).
     var_answer: Vec<u8>,
     next: AtomicU64,
+    /// Sessions that ended well and that failed so far (for the progress).
+    done: AtomicU64,
+    failed: AtomicU64,
     deadline: Option<Instant>,
     parked: AtomicUsize,
     settled: Notify,
@@ -466,6 +614,14 @@ fn micros(d: Duration) -> u32 {
 /// Fails only when the URL cannot be used at all (not `ws://`/`wss://`, or no concurrency);
 /// sessions that fail are counted in [`LoadReport::errors`] by kind.
 pub async fn run(config: LoadConfig) -> Result<LoadReport, String> {
+    run_with_progress(config, |_| {}).await
+}
+
+/// [`run`], calling `progress` once a second while the run goes on.
+pub async fn run_with_progress(
+    config: LoadConfig,
+    mut progress: impl FnMut(&Progress),
+) -> Result<LoadReport, String> {
     if config.concurrency == 0 {
         return Err("the concurrency must be at least 1".into());
     }
@@ -495,6 +651,8 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, String> {
         say,
         var_answer,
         next: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
         deadline,
         parked: AtomicUsize::new(0),
         settled: Notify::new(),
@@ -510,6 +668,7 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, String> {
     let config = &shared.config;
     let mut after = None;
     let mut elapsed = None;
+    let mut ticker = Ticker::new(started);
     if config.park {
         // Wait (bounded) until every session has parked or failed, then let memory settle.
         let bound = started + config.session_timeout + Duration::from_secs(5);
@@ -518,17 +677,31 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, String> {
             if shared.parked.load(Ordering::Acquire) >= n || Instant::now() >= bound {
                 break;
             }
-            let _ = tokio::time::timeout_at(bound, notified).await;
+            if tokio::time::timeout_at(bound.min(ticker.next), notified)
+                .await
+                .is_err()
+                && Instant::now() >= ticker.next
+            {
+                progress(&ticker.tick(&shared));
+            }
         }
         elapsed = Some(started.elapsed());
         tokio::time::sleep(config.hold).await;
         after = config.pid.and_then(sample);
         let _ = release_tx.send(true);
     }
+    let all = futures_util::future::join_all(workers);
+    tokio::pin!(all);
+    let joined = loop {
+        tokio::select! {
+            joined = &mut all => break joined,
+            () = tokio::time::sleep_until(ticker.next) => progress(&ticker.tick(&shared)),
+        }
+    };
     let mut each = Vec::with_capacity(n);
     let mut failed_tasks = Vec::new();
-    for w in workers {
-        match w.await {
+    for w in joined {
+        match w {
             Ok(s) => each.push(s),
             Err(e) => failed_tasks.push(format!("load task failed: {e}")),
         }
@@ -591,10 +764,57 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, String> {
         },
         requests: stats.requests,
         request_latency: Percentiles::from_micros(&mut stats.request_us),
+        // The samples are sorted now.
+        request_histogram: Histogram::from_sorted_micros(&stats.request_us),
         session_latency: Percentiles::from_micros(&mut stats.session_us),
         errors: stats.errors,
         server,
     })
+}
+
+/// When the next progress is due, and the counts at the last one (for the rate).
+struct Ticker {
+    started: Instant,
+    next: Instant,
+    last: (Instant, u64),
+}
+
+impl Ticker {
+    fn new(started: Instant) -> Self {
+        Ticker {
+            started,
+            next: started + Duration::from_secs(1),
+            last: (started, 0),
+        }
+    }
+
+    /// The progress now; the next is due a second later.
+    fn tick(&mut self, shared: &Shared) -> Progress {
+        let now = Instant::now();
+        let park = shared.config.park;
+        let completed = if park {
+            // Failed park sessions count as settled too.
+            (shared.parked.load(Ordering::Acquire) as u64)
+                .saturating_sub(shared.failed.load(Ordering::Relaxed))
+        } else {
+            shared.done.load(Ordering::Relaxed)
+        };
+        let secs = (now - self.last.0).as_secs_f64();
+        let rate = if secs > 0.0 {
+            completed.saturating_sub(self.last.1) as f64 / secs
+        } else {
+            0.0
+        };
+        self.last = (now, completed);
+        self.next = now + Duration::from_secs(1);
+        Progress {
+            elapsed: now - self.started,
+            completed,
+            failed: shared.failed.load(Ordering::Relaxed),
+            rate,
+            park,
+        }
+    }
 }
 
 /// One of the `concurrency` workers: sessions one after another until the limit, all on
@@ -607,6 +827,7 @@ async fn worker(shared: Arc<Shared>) -> Stats {
         let outcome = session(&shared, &mut buffers, &mut stats).await;
         if let Err(kind) = outcome {
             stats.error(kind);
+            shared.failed.fetch_add(1, Ordering::Relaxed);
             // A failed session counts as settled so the run does not wait for it.
             shared.parked.fetch_add(1, Ordering::AcqRel);
             shared.settled.notify_one();
@@ -624,9 +845,13 @@ async fn worker(shared: Arc<Shared>) -> Stats {
             _ => {}
         }
         stats.started += 1;
-        if let Err(kind) = session(&shared, &mut buffers, &mut stats).await {
-            stats.error(kind);
-        }
+        match session(&shared, &mut buffers, &mut stats).await {
+            Ok(()) => shared.done.fetch_add(1, Ordering::Relaxed),
+            Err(kind) => {
+                stats.error(kind);
+                shared.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
     }
     stats
 }
@@ -747,58 +972,32 @@ impl UrnCache {
     }
 }
 
-/// WebSocket opcodes (RFC 6455 §5.2).
-const OP_CONTINUATION: u8 = 0x0;
-pub(super) const OP_TEXT: u8 = 0x1;
-const OP_BINARY: u8 = 0x2;
-pub(super) const OP_CLOSE: u8 = 0x8;
-pub(super) const OP_PING: u8 = 0x9;
-const OP_PONG: u8 = 0xA;
-
 /// How much a read asks for at least.
 const READ_CHUNK: usize = 4 * 1024;
-/// The largest message (or frame) accepted from the server.
+/// The largest message accepted from the server.
 const MAX_MESSAGE: usize = 16 << 20;
 /// The largest HTTP response head accepted in the upgrade.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// Buffers larger than this are given back between sessions.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
-/// A frame header as read: where its payload is in [`Reader::buf`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct RawFrame {
-    fin: bool,
-    pub(super) opcode: u8,
-    pub(super) start: usize,
-    pub(super) end: usize,
-}
-
-/// Where the payload of a text message is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Payload {
-    /// In one frame, at this range of [`Reader::buf`].
-    Frame(usize, usize),
-    /// Reassembled from fragments in [`Reader::message`].
-    Message,
-}
-
 /// What the server sent, as far as a session cares.
 #[derive(Debug, PartialEq)]
-enum Got {
-    Text(Payload),
+enum Got<'a> {
+    Text(&'a str),
     Pong,
     Close,
 }
 
-/// The receiving side of a connection: bytes read and the frames parsed from them.
+/// The receiving side of a connection: the bytes of the last read, and the SDK's codec
+/// (client side), which keeps what has arrived of an incomplete frame between reads.
 pub(super) struct Reader {
-    /// Bytes read; those not parsed yet start at `pos`.
+    /// Bytes read: the response head during the upgrade, then the frames of one read;
+    /// those not taken yet start at `pos`.
     pub(super) buf: Vec<u8>,
     pub(super) pos: usize,
-    /// The fragments of a text message so far.
-    message: Vec<u8>,
-    /// A fragmented message is in progress: `Some(true)` for text, `Some(false)` binary.
-    fragmented: Option<bool>,
+    /// The frames of the server.
+    pub(super) codec: ws::Reader,
     /// When the last read returned: the arrival time of the frames it completed.
     arrived: Instant,
 }
@@ -808,8 +1007,7 @@ impl Reader {
         Reader {
             buf: Vec::with_capacity(READ_CHUNK),
             pos: 0,
-            message: Vec::new(),
-            fragmented: None,
+            codec: ws::Reader::client(MAX_MESSAGE),
             arrived: Instant::now(),
         }
     }
@@ -818,97 +1016,7 @@ impl Reader {
         self.buf.clear();
         self.buf.shrink_to(KEEP_CAPACITY);
         self.pos = 0;
-        self.message.clear();
-        self.message.shrink_to(KEEP_CAPACITY);
-        self.fragmented = None;
-    }
-
-    /// The payload of a text message.
-    fn text(&self, at: Payload) -> &[u8] {
-        match at {
-            Payload::Frame(start, end) => &self.buf[start..end],
-            Payload::Message => &self.message,
-        }
-    }
-
-    /// The next complete frame in the buffer, if there is one.
-    pub(super) fn parse(&mut self) -> Result<Option<RawFrame>, String> {
-        let b = &self.buf[self.pos..];
-        if b.len() < 2 {
-            return Ok(None);
-        }
-        let protocol = |what: &str| format!("closed before terminate ({what})");
-        let (fin, opcode) = (b[0] & 0x80 != 0, b[0] & 0x0F);
-        if b[0] & 0x70 != 0 {
-            return Err(protocol("reserved bits set in a frame"));
-        }
-        if b[1] & 0x80 != 0 {
-            return Err(protocol("a masked frame from the server"));
-        }
-        let (header, len) = match b[1] & 0x7F {
-            126 if b.len() < 4 => return Ok(None),
-            126 => (4, u64::from(u16::from_be_bytes([b[2], b[3]]))),
-            127 if b.len() < 10 => return Ok(None),
-            127 => {
-                let mut n = [0; 8];
-                n.copy_from_slice(&b[2..10]);
-                (10, u64::from_be_bytes(n))
-            }
-            n => (2, u64::from(n)),
-        };
-        let len = match usize::try_from(len) {
-            Ok(len) if len <= MAX_MESSAGE => len,
-            _ => return Err("read: message too long".to_owned()),
-        };
-        if opcode >= OP_CLOSE && (!fin || len > 125) {
-            return Err(protocol("a fragmented or long control frame"));
-        }
-        if b.len() < header + len {
-            return Ok(None);
-        }
-        let start = self.pos + header;
-        self.pos = start + len;
-        Ok(Some(RawFrame {
-            fin,
-            opcode,
-            start,
-            end: start + len,
-        }))
-    }
-
-    /// Take a data frame: a complete text message when it ends one.
-    fn data(&mut self, f: RawFrame) -> Result<Option<Payload>, String> {
-        let protocol = |what: &str| Err(format!("closed before terminate ({what})"));
-        match (f.opcode, self.fragmented) {
-            (OP_TEXT | OP_BINARY, Some(_)) => protocol("a new message inside a fragmented one"),
-            (OP_CONTINUATION, None) => protocol("a continuation frame outside a message"),
-            (OP_TEXT, None) if f.fin => Ok(Some(Payload::Frame(f.start, f.end))),
-            (OP_TEXT, None) => {
-                self.message.clear();
-                self.message.extend_from_slice(&self.buf[f.start..f.end]);
-                self.fragmented = Some(true);
-                Ok(None)
-            }
-            (OP_BINARY, None) => {
-                // Binary messages mean nothing here: skipped.
-                self.fragmented = (!f.fin).then_some(false);
-                Ok(None)
-            }
-            (_, Some(text)) => {
-                if text {
-                    if self.message.len() + (f.end - f.start) > MAX_MESSAGE {
-                        return Err("read: message too long".to_owned());
-                    }
-                    self.message.extend_from_slice(&self.buf[f.start..f.end]);
-                }
-                if !f.fin {
-                    return Ok(None);
-                }
-                self.fragmented = None;
-                Ok(text.then_some(Payload::Message))
-            }
-            _ => protocol("an unknown opcode"),
-        }
+        self.codec = ws::Reader::client(MAX_MESSAGE);
     }
 
     /// Read more bytes (at least [`READ_CHUNK`] of room), noting when they arrived: when
@@ -932,6 +1040,14 @@ impl Reader {
             None => now,
         };
         Ok(n)
+    }
+}
+
+/// A frame the server broke the protocol with, as a session's error.
+pub(super) fn violation(v: &ws::Violation) -> String {
+    match v {
+        ws::Violation::TooBig { .. } => "read: message too long".to_owned(),
+        v => format!("closed before terminate ({v})"),
     }
 }
 
@@ -978,7 +1094,7 @@ impl Writer {
 
     /// Frame the payload built since [`begin`](Self::begin), to be written next or (`held`)
     /// after the pong.
-    fn frame(&mut self, opcode: u8, held: bool) {
+    fn frame(&mut self, opcode: OpCode, held: bool) {
         let mut x = self.rng;
         x ^= x >> 12;
         x ^= x << 25;
@@ -986,36 +1102,7 @@ impl Writer {
         self.rng = x;
         let mask = ((x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32).to_ne_bytes();
         let out = if held { &mut self.held } else { &mut self.buf };
-        encode(out, opcode, &self.payload, mask);
-    }
-}
-
-/// Append a final client frame (masked with `mask`).
-pub(super) fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
-    let n = payload.len();
-    out.push(0x80 | opcode);
-    if n < 126 {
-        out.push(0x80 | n as u8);
-    } else if let Ok(n) = u16::try_from(n) {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&n.to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    // Masked while copied, eight bytes at a time.
-    out.reserve(n);
-    let [a, b, c, d] = mask;
-    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
-    let mut words = payload.chunks_exact(8);
-    for w in &mut words {
-        let mut word = [0; 8];
-        word.copy_from_slice(w);
-        out.extend_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
-    }
-    for (i, byte) in words.remainder().iter().enumerate() {
-        out.push(byte ^ mask[i & 3]);
+        ws::encode_masked(opcode, &self.payload, mask, out);
     }
 }
 
@@ -1080,44 +1167,76 @@ impl<S: Source + AsyncWrite> Conn<'_, S> {
         }
     }
 
-    /// The next text message, pong or close from the server. Pings are answered here,
-    /// binary messages skipped.
-    async fn read(&mut self) -> Result<Got, String> {
+    /// Read until the server has sent at least one text message, pong or close, and hand
+    /// each to `on` (with the time it arrived and the writer), in order, until `on` says
+    /// to stop (`Ok(false)`: what follows in that read is dropped) or fails. Pings are
+    /// answered here, binary messages skipped.
+    async fn read(
+        &mut self,
+        mut on: impl FnMut(Got<'_>, &mut Writer, Instant) -> Result<bool, String>,
+    ) -> Result<(), String> {
         loop {
-            let Some(f) = self.rd.parse()? else {
-                match self.rd.fill(&mut self.io).await {
-                    Ok(0) => {
-                        return Err(
-                            "closed before terminate (Connection reset without closing handshake)"
-                                .to_owned(),
-                        )
+            let Reader {
+                buf,
+                pos,
+                codec,
+                arrived,
+            } = &mut *self.rd;
+            let wr = &mut *self.wr;
+            let (at, mut delivered, mut failed) = (*arrived, false, None);
+            let fed = codec.feed(&mut buf[*pos..], |m| {
+                let got = match m {
+                    Message::Text(text) => Got::Text(text),
+                    Message::Pong => Got::Pong,
+                    Message::Close(..) => Got::Close,
+                    Message::Binary(_) => return true,
+                    Message::Ping(payload) => {
+                        wr.begin().extend_from_slice(payload);
+                        wr.frame(OpCode::Pong, false);
+                        return true;
                     }
-                    Ok(_) => continue,
-                    Err(e) => return Err(format!("closed before terminate ({})", e.kind())),
+                };
+                delivered = true;
+                on(got, wr, at).unwrap_or_else(|e| {
+                    failed = Some(e);
+                    false
+                })
+            });
+            buf.clear();
+            *pos = 0;
+            fed.map_err(|v| violation(&v))?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if delivered {
+                return Ok(());
+            }
+            if !self.wr.buf.is_empty() {
+                // Pongs.
+                self.send().await.map_err(|e| format!("send: {e}"))?;
+            }
+            match self.rd.fill(&mut self.io).await {
+                Ok(0) => {
+                    return Err(
+                        "closed before terminate (Connection reset without closing handshake)"
+                            .to_owned(),
+                    )
                 }
-            };
-            match f.opcode {
-                OP_PING => {
-                    let pong = &self.rd.buf[f.start..f.end];
-                    self.wr.begin().extend_from_slice(pong);
-                    self.wr.frame(OP_PONG, false);
-                    self.send().await.map_err(|e| format!("send: {e}"))?;
-                }
-                OP_PONG => return Ok(Got::Pong),
-                OP_CLOSE => return Ok(Got::Close),
-                _ => {
-                    if let Some(at) = self.rd.data(f)? {
-                        return Ok(Got::Text(at));
-                    }
-                }
+                Ok(_) => {}
+                Err(e) => return Err(format!("closed before terminate ({})", e.kind())),
             }
         }
     }
 
     /// Read until the server's close frame or the end of the connection.
     async fn drain(&mut self) {
-        while let Ok(got) = self.read().await {
-            if got == Got::Close {
+        let mut closed = false;
+        while !closed {
+            let read = self.read(|got, _, _| {
+                closed = got == Got::Close;
+                Ok(!closed)
+            });
+            if read.await.is_err() {
                 return;
             }
         }
@@ -1126,7 +1245,7 @@ impl<S: Source + AsyncWrite> Conn<'_, S> {
     /// Send a close frame, without waiting for the answer.
     async fn close(&mut self) -> std::io::Result<()> {
         self.wr.begin();
-        self.wr.frame(OP_CLOSE, false);
+        self.wr.frame(OpCode::Close, false);
         self.send().await
     }
 }
@@ -1207,18 +1326,19 @@ enum Step {
     Terminated,
 }
 
-/// Answer what the server sent into the writer's buffers.
+/// Answer what the server sent (which `arrived` then) into the writer's buffers.
+#[allow(clippy::too_many_arguments)]
 fn answer(
     shared: &Shared,
-    rd: &Reader,
+    arrived: Instant,
     wr: &mut Writer,
     urn: &mut UrnCache,
     stats: &mut Stats,
     talk: &mut Talk,
-    got: Got,
+    got: Got<'_>,
 ) -> Result<Step, String> {
-    let at = match got {
-        Got::Text(at) => at,
+    let text = match got {
+        Got::Text(text) => text,
         Got::Pong => {
             if wr.buf.is_empty() {
                 std::mem::swap(&mut wr.buf, &mut wr.held);
@@ -1230,9 +1350,6 @@ fn answer(
         }
         Got::Close => return Err("closed before terminate".into()),
     };
-    let arrived = rd.arrived;
-    let text =
-        std::str::from_utf8(rd.text(at)).map_err(|e| format!("read: UTF-8 encoding error: {e}"))?;
     let frame: Incoming = serde_json::from_str(text)
         .map_err(|e| format!("protocol: frame is not a JSON message ({e})"))?;
     let Some(action) = frame
@@ -1250,9 +1367,9 @@ fn answer(
         stats.session_us.push(micros(arrived - talk.t0));
         stats.completed += 1;
         wr.begin().extend_from_slice(STOP_EVENT);
-        wr.frame(OP_TEXT, false);
+        wr.frame(OpCode::Text, false);
         wr.begin();
-        wr.frame(OP_CLOSE, false);
+        wr.frame(OpCode::Close, false);
         return Ok(Step::Terminated);
     }
     let id = frame.id.as_ref().map_or("", |s| &s.0);
@@ -1277,7 +1394,7 @@ fn answer(
         _ => {}
     }
     p.push(b'}');
-    wr.frame(OP_TEXT, false);
+    wr.frame(OpCode::Text, false);
 
     // The events that follow it: after a ping/pong round trip in fair mode.
     let held = shared.config.fair;
@@ -1292,7 +1409,7 @@ fn answer(
                 p.extend_from_slice(b"\",\"source_uri\":");
                 p.extend_from_slice(uri);
                 p.push(b'}');
-                wr.frame(OP_TEXT, held);
+                wr.frame(OpCode::Text, held);
             }
             true
         }
@@ -1306,7 +1423,7 @@ fn answer(
                 p.extend_from_slice(b"\",\"source_uri\":");
                 json_str(p, target.unwrap_or_default());
                 p.push(b'}');
-                wr.frame(OP_TEXT, held);
+                wr.frame(OpCode::Text, held);
             }
             true
         }
@@ -1320,7 +1437,7 @@ fn answer(
             p.extend_from_slice(b",\"lang\":\"en-US\",\"source_uri\":");
             json_str(p, target.unwrap_or_default());
             p.push(b'}');
-            wr.frame(OP_TEXT, held);
+            wr.frame(OpCode::Text, held);
             true
         }
         "end_interaction" => {
@@ -1329,14 +1446,14 @@ fn answer(
             p.extend_from_slice(b"ended\",\"source_uri\":");
             json_str(p, target.unwrap_or_default());
             p.push(b'}');
-            wr.frame(OP_TEXT, held);
+            wr.frame(OpCode::Text, held);
             true
         }
         _ => false,
     };
     if held && events {
         wr.begin();
-        wr.frame(OP_PING, false);
+        wr.frame(OpCode::Ping, false);
     }
     Ok(Step::Go)
 }
@@ -1350,8 +1467,12 @@ async fn converse<S: Source + AsyncWrite>(
     talk: &mut Talk,
 ) -> Result<Step, String> {
     loop {
-        let got = conn.read().await?;
-        let step = answer(shared, conn.rd, conn.wr, urn, stats, talk, got)?;
+        let mut step = Step::Go;
+        conn.read(|got, wr, arrived| {
+            step = answer(shared, arrived, wr, urn, stats, talk, got)?;
+            Ok(step == Step::Go)
+        })
+        .await?;
         if step == Step::Terminated {
             return Ok(step);
         }
@@ -1553,7 +1674,7 @@ async fn session(shared: &Shared, buffers: &mut Buffers, stats: &mut Stats) -> R
         conn.handshake(&shared.target.head).await?;
         talk.phase = Phase::Talking;
         conn.wr.begin().extend_from_slice(START_EVENT);
-        conn.wr.frame(OP_TEXT, false);
+        conn.wr.frame(OpCode::Text, false);
         conn.send().await.map_err(|e| format!("send: {e}"))?;
         talk.last_sent = Instant::now();
         let step = converse(shared, &mut conn, urn, stats, &mut talk).await?;
@@ -1590,14 +1711,17 @@ async fn session(shared: &Shared, buffers: &mut Buffers, stats: &mut Stats) -> R
         shared.settled.notify_one();
         step = Step::Go;
         while step == Step::Go {
-            let got = tokio::select! {
-                got = conn.read() => got?,
+            let read = conn.read(|got, wr, arrived| {
+                step = answer(shared, arrived, wr, urn, stats, &mut talk, got)?;
+                Ok(step == Step::Go)
+            });
+            tokio::select! {
+                read = read => read?,
                 _ = async { let _released = release.wait_for(|r| *r).await.is_ok(); } => {
                     let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
                     return Ok(());
                 }
             };
-            step = answer(shared, conn.rd, conn.wr, urn, stats, &mut talk, got)?;
             if step != Step::Terminated && !conn.wr.buf.is_empty() {
                 conn.send().await.map_err(|e| format!("send: {e}"))?;
                 talk.last_sent = Instant::now();
@@ -1631,11 +1755,41 @@ mod tests {
     }
 
     #[test]
+    fn the_histogram_puts_each_sample_in_its_bucket_and_draws_bars() {
+        let mut samples = vec![10, 49, 50, 99, 1_000, 1_999, 60_000_000];
+        samples.sort_unstable();
+        let h = Histogram::from_sorted_micros(&samples);
+        assert_eq!(h.counts.len(), HISTOGRAM_BOUNDS_US.len() + 1);
+        assert_eq!(&h.counts[..6], &[2, 2, 0, 0, 0, 2]);
+        assert_eq!(h.counts.last(), Some(&1));
+        assert_eq!(h.counts.iter().sum::<u64>(), 7);
+        let lines = h.to_lines(10);
+        // From the first bucket with samples to the last one.
+        assert_eq!(lines.len(), h.counts.len());
+        assert_eq!(lines[0].trim_start(), "< 0.05 ms         2 ██████████");
+        assert_eq!(lines[5].trim_start(), "1-2 ms         2 ██████████");
+        assert!(lines[2].ends_with(" 0 "), "{:?}", lines[2]);
+        assert_eq!(
+            lines.last().unwrap().trim_start(),
+            "≥ 10000 ms         1 █████"
+        );
+        assert!(Histogram::from_sorted_micros(&[]).to_lines(10).is_empty());
+    }
+
+    #[test]
     fn reads_this_process_from_proc() {
         let s = sample(std::process::id()).expect("/proc of this process");
         assert!(s.rss_kib > 0);
         assert!(s.hwm_kib >= s.rss_kib);
     }
+    /// Opcodes as written on the wire.
+    const CONTINUATION: u8 = 0x0;
+    const TEXT: u8 = 0x1;
+    const BINARY: u8 = 0x2;
+    const CLOSE: u8 = 0x8;
+    const PING: u8 = 0x9;
+    const PONG: u8 = 0xA;
+
     /// A frame as a server sends it (not masked).
     fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
         let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
@@ -1687,7 +1841,7 @@ mod tests {
         client_frames(b)
             .into_iter()
             .map(|(op, p)| {
-                assert_eq!(op, OP_TEXT);
+                assert_eq!(op, TEXT);
                 String::from_utf8(p).unwrap()
             })
             .collect()
@@ -1700,84 +1854,89 @@ mod tests {
         for n in sizes {
             let payload: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
             w.begin().extend_from_slice(&payload);
-            w.frame(OP_TEXT, false);
+            w.frame(OpCode::Text, false);
         }
         w.begin();
-        w.frame(OP_PING, true);
+        w.frame(OpCode::Ping, true);
         let frames = client_frames(&w.buf);
         assert_eq!(frames.len(), sizes.len());
         for (n, (op, payload)) in sizes.iter().zip(frames) {
-            assert_eq!(op, OP_TEXT);
+            assert_eq!(op, TEXT);
             let want: Vec<u8> = (0..*n).map(|i| (i * 7 % 251) as u8).collect();
             assert_eq!(payload, want, "payload of {n} bytes");
         }
-        assert_eq!(client_frames(&w.held), vec![(OP_PING, Vec::new())]);
+        assert_eq!(client_frames(&w.held), vec![(PING, Vec::new())]);
+    }
+
+    /// Feed `bytes` to the reader's codec as one read: the texts, "pong" and "close" it
+    /// hands out, or the session's error.
+    fn feed(r: &mut Reader, bytes: &[u8]) -> Result<Vec<String>, String> {
+        let mut got = Vec::new();
+        let mut bytes = bytes.to_vec();
+        r.codec
+            .feed(&mut bytes, |m| {
+                got.push(match m {
+                    Message::Text(t) => t.to_owned(),
+                    Message::Pong => "pong".to_owned(),
+                    Message::Close(..) => "close".to_owned(),
+                    Message::Ping(_) => "ping".to_owned(),
+                    Message::Binary(_) => "binary".to_owned(),
+                });
+                true
+            })
+            .map_err(|v| violation(&v))?;
+        Ok(got)
     }
 
     #[test]
-    fn server_frames_are_parsed_whole_and_in_pieces() {
-        let mut r = Reader::new();
+    fn server_frames_are_read_whole_and_in_pieces() {
         let mut wire = Vec::new();
-        wire.extend(server_frame(true, OP_TEXT, b"{}"));
-        wire.extend(server_frame(true, OP_TEXT, &[b'x'; 300]));
-        wire.extend(server_frame(false, OP_TEXT, b"frag"));
-        wire.extend(server_frame(true, OP_PONG, b""));
-        wire.extend(server_frame(true, OP_CONTINUATION, b"mented"));
-        wire.extend(server_frame(false, OP_BINARY, b"\x00"));
-        wire.extend(server_frame(true, OP_CONTINUATION, b"\x01"));
-        wire.extend(server_frame(true, OP_TEXT, &vec![b'y'; 70_000]));
-        // One byte at a time: nothing is taken before it is complete.
-        let mut got = Vec::new();
-        for byte in wire {
-            r.buf.push(byte);
-            while let Some(f) = r.parse().unwrap() {
-                match f.opcode {
-                    OP_PONG => got.push("pong".to_owned()),
-                    _ => {
-                        if let Some(at) = r.data(f).unwrap() {
-                            got.push(String::from_utf8(r.text(at).to_vec()).unwrap());
-                        }
-                    }
-                }
-            }
-        }
+        wire.extend(server_frame(true, TEXT, b"{}"));
+        wire.extend(server_frame(true, TEXT, &[b'x'; 300]));
+        wire.extend(server_frame(false, TEXT, b"frag"));
+        wire.extend(server_frame(true, PONG, b""));
+        wire.extend(server_frame(true, CONTINUATION, b"mented"));
+        wire.extend(server_frame(false, BINARY, b"\x00"));
+        wire.extend(server_frame(true, CONTINUATION, b"\x01"));
+        wire.extend(server_frame(true, TEXT, &vec![b'y'; 70_000]));
         let want = [
             "{}".to_owned(),
             "x".repeat(300),
             "pong".to_owned(),
             "fragmented".to_owned(),
+            "binary".to_owned(),
             "y".repeat(70_000),
         ];
+        // In one read, and one byte at a time: nothing is handed out before it is complete.
+        assert_eq!(feed(&mut Reader::new(), &wire).unwrap(), want);
+        let mut r = Reader::new();
+        let mut got = Vec::new();
+        for byte in &wire {
+            got.extend(feed(&mut r, &[*byte]).unwrap());
+        }
         assert_eq!(got, want);
-        assert_eq!(r.pos, r.buf.len());
     }
 
     #[test]
     fn bad_server_frames_are_refused() {
-        let refused = |wire: Vec<u8>| {
-            let mut r = Reader::new();
-            r.buf = wire;
-            loop {
-                match r.parse() {
-                    Err(e) => return e,
-                    Ok(None) => panic!("not refused"),
-                    Ok(Some(f)) => {
-                        if let Err(e) = r.data(f) {
-                            return e;
-                        }
-                    }
-                }
-            }
-        };
-        let mut masked = server_frame(true, OP_TEXT, b"hi");
+        let refused = |wire: Vec<u8>| feed(&mut Reader::new(), &wire).unwrap_err();
+        let mut masked = server_frame(true, TEXT, b"hi");
         masked[1] |= 0x80;
-        assert!(refused(masked).contains("masked"));
-        assert!(refused(server_frame(true, OP_CONTINUATION, b"x")).contains("continuation"));
-        assert!(refused(server_frame(false, OP_PING, b"")).contains("control"));
-        assert!(refused(vec![0x81, 127, 0xFF, 0, 0, 0, 0, 0, 0, 0]).contains("too long"));
-        let mut nested = server_frame(false, OP_TEXT, b"a");
-        nested.extend(server_frame(true, OP_TEXT, b"b"));
-        assert!(refused(nested).contains("inside"));
+        masked.extend_from_slice(&[0; 4]);
+        assert_eq!(
+            refused(masked),
+            "closed before terminate (a masked frame from the server)"
+        );
+        assert!(refused(server_frame(true, CONTINUATION, b"x")).contains("continuation"));
+        assert!(refused(server_frame(false, PING, b"")).contains("control"));
+        assert_eq!(
+            refused(vec![0x81, 127, 0, 0, 0, 0, 0x10, 0, 0, 0]),
+            "read: message too long"
+        );
+        assert!(refused(server_frame(true, TEXT, b"\xFF")).contains("UTF-8"));
+        let mut nested = server_frame(false, TEXT, b"a");
+        nested.extend(server_frame(true, TEXT, b"b"));
+        assert!(refused(nested).contains("before the fragmented one ended"));
     }
 
     #[test]
@@ -1834,6 +1993,8 @@ mod tests {
             say: b"\"Alice\"".to_vec(),
             var_answer: b",\"value\":\"Hi\"".to_vec(),
             next: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
             deadline: None,
             parked: AtomicUsize::new(0),
             settled: Notify::new(),
@@ -1843,10 +2004,6 @@ mod tests {
 
     /// Feed `request` to `answer`: the step, the frames to write now and those held.
     fn answered(sh: &Shared, request: &str) -> (Step, Vec<u8>, Vec<u8>) {
-        let mut r = Reader::new();
-        r.buf = server_frame(true, OP_TEXT, request.as_bytes());
-        let at = r.parse().unwrap().unwrap();
-        let at = r.data(at).unwrap().unwrap();
         let mut w = Writer::new();
         let mut stats = Stats::default();
         let now = Instant::now();
@@ -1859,12 +2016,12 @@ mod tests {
         let mut urn = UrnCache::default();
         let step = answer(
             sh,
-            &r,
+            now,
             &mut w,
             &mut urn,
             &mut stats,
             &mut talk,
-            Got::Text(at),
+            Got::Text(request),
         )
         .unwrap();
         assert_eq!((stats.requests, stats.request_us.len()), (1, 1));
@@ -1957,10 +2114,10 @@ mod tests {
             client_frames(&now),
             [
                 (
-                    OP_TEXT,
+                    TEXT,
                     br#"{"_type":"wf_api_stop_event","reason":"normal"}"#.to_vec()
                 ),
-                (OP_CLOSE, Vec::new()),
+                (CLOSE, Vec::new()),
             ]
         );
     }
@@ -1975,10 +2132,10 @@ mod tests {
             client_frames(&now),
             [
                 (
-                    OP_TEXT,
+                    TEXT,
                     br#"{"_type":"wf_api_listen_response","_id":"3"}"#.to_vec()
                 ),
-                (OP_PING, Vec::new()),
+                (PING, Vec::new()),
             ]
         );
         assert_eq!(
@@ -2006,10 +2163,6 @@ mod tests {
     fn unexpected_frames_fail_the_session() {
         let sh = shared(false, false);
         let fails = |text: &str| {
-            let mut r = Reader::new();
-            r.buf = server_frame(true, OP_TEXT, text.as_bytes());
-            let f = r.parse().unwrap().unwrap();
-            let at = r.data(f).unwrap().unwrap();
             let now = Instant::now();
             let mut talk = Talk {
                 t0: now,
@@ -2019,12 +2172,12 @@ mod tests {
             };
             answer(
                 &sh,
-                &r,
+                now,
                 &mut Writer::new(),
                 &mut UrnCache::default(),
                 &mut Stats::default(),
                 &mut talk,
-                Got::Text(at),
+                Got::Text(text),
             )
             .unwrap_err()
         };
@@ -2092,15 +2245,15 @@ mod tests {
             )
             .into_bytes();
             // Frames right behind the head, a ping among them.
-            answer.extend(server_frame(true, OP_TEXT, b"one"));
-            answer.extend(server_frame(true, OP_PING, b"p"));
-            answer.extend(server_frame(true, OP_TEXT, b"two"));
+            answer.extend(server_frame(true, TEXT, b"one"));
+            answer.extend(server_frame(true, PING, b"p"));
+            answer.extend(server_frame(true, TEXT, b"two"));
             server.write_all(&answer).await.unwrap();
             let mut pong = [0; 7];
             server.read_exact(&mut pong).await.unwrap();
-            assert_eq!(client_frames(&pong), [(OP_PONG, b"p".to_vec())]);
+            assert_eq!(client_frames(&pong), [(PONG, b"p".to_vec())]);
             server
-                .write_all(&server_frame(true, OP_CLOSE, b""))
+                .write_all(&server_frame(true, CLOSE, b""))
                 .await
                 .unwrap();
             server
@@ -2108,16 +2261,20 @@ mod tests {
         let head = "GET /p?secret=s HTTP/1.1\r\nHost: h:1\r\nConnection: Upgrade\r\n\
                     Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ";
         conn.handshake(head).await.unwrap();
-        for want in ["one", "two"] {
-            let Got::Text(at) = conn.read().await.unwrap() else {
-                panic!("not a text")
-            };
-            assert_eq!(conn.rd.text(at), want.as_bytes());
+        // The pong goes out before the next read waits.
+        let mut got = Vec::new();
+        while got.last().is_none_or(|g| g != "Close") {
+            conn.read(|g, _, _| {
+                got.push(format!("{g:?}"));
+                Ok(true)
+            })
+            .await
+            .unwrap();
         }
-        assert_eq!(conn.read().await.unwrap(), Got::Close);
+        assert_eq!(got, [r#"Text("one")"#, r#"Text("two")"#, "Close"]);
         drop(peer.await.unwrap());
         assert_eq!(
-            conn.read().await.unwrap_err(),
+            conn.read(|_, _, _| Ok(true)).await.unwrap_err(),
             "closed before terminate (Connection reset without closing handshake)"
         );
     }

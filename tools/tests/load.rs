@@ -4,7 +4,7 @@
 mod hello;
 
 use hello::hello;
-use relay_tools::load::{run, Limit, LoadConfig};
+use relay_tools::load::{run, run_with_progress, Limit, LoadConfig};
 use relay_workflow::testing::TestServer;
 use relay_workflow::WorkflowServer;
 use serde_json::Value;
@@ -48,6 +48,37 @@ async fn hello_sessions_are_counted_and_timed() {
     assert!(usage.rss_after_kib > 0);
     assert!(usage.rss_per_parked_session_kib.is_none());
     assert!(r.to_text().contains("20 started, 20 completed, 0 failed"));
+    // The histogram holds every request sample, and the text shows it.
+    assert_eq!(
+        r.request_histogram.counts.iter().sum::<u64>(),
+        20 * HELLO_REQUESTS
+    );
+    assert!(r.to_text().contains("request latency histogram"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_comes_once_a_second_while_the_run_goes_on() {
+    let server = hello_server().await;
+    let c = config(
+        server.url("hellopath"),
+        2,
+        Limit::Duration(Duration::from_millis(2500)),
+    );
+    let mut seen = Vec::new();
+    let r = run_with_progress(c, |p| seen.push(*p)).await.unwrap();
+    assert!((2..=4).contains(&seen.len()), "{seen:?}");
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0].completed <= w[1].completed && w[0].elapsed < w[1].elapsed));
+    let last = seen.last().unwrap();
+    assert!(last.completed > 0 && last.completed <= r.sessions_completed);
+    assert_eq!(last.failed, 0);
+    assert!(
+        last.to_text().starts_with("relay-load: "),
+        "{}",
+        last.to_text()
+    );
     server.shutdown().await;
 }
 
@@ -181,6 +212,33 @@ async fn the_command_prints_json_and_sets_its_exit_status() {
     assert_eq!(report["sessions_completed"], 6);
     assert_eq!(report["requests"], 6 * HELLO_REQUESTS);
     assert!(report["server"]["cpu_s_per_1000_sessions"].is_number());
+    // The JSON that bench/run reads keeps its fields (no histogram, no progress).
+    let mut keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "concurrency",
+            "elapsed_s",
+            "errors",
+            "fair",
+            "mode",
+            "request_latency",
+            "requests",
+            "server",
+            "session_latency",
+            "sessions_completed",
+            "sessions_failed",
+            "sessions_per_s",
+            "sessions_started",
+            "url"
+        ]
+    );
 
     let bad = tokio::process::Command::new(bin)
         .args([&server.url("nope"), "-c", "1", "-n", "1"])
@@ -190,7 +248,28 @@ async fn the_command_prints_json_and_sets_its_exit_status() {
         .unwrap()
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&bad.stdout).contains("upgrade refused: HTTP 404"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&bad.stdout),
+        String::from_utf8_lossy(&bad.stderr),
+    );
+    assert!(stdout.contains("upgrade refused: HTTP 404"), "{stdout}");
+    // No rows of zeros, and a clear word on what is wrong.
+    assert!(stdout.contains("request      no samples"), "{stdout}");
+    assert!(!stdout.contains("0.000"), "{stdout}");
+    assert!(
+        stderr.contains("no session started: the server has no workflow at ws://"),
+        "{stderr}"
+    );
+
+    let version = std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        format!("relay-load {}\n", env!("CARGO_PKG_VERSION"))
+    );
 
     let usage = std::process::Command::new(bin)
         .arg("ws://x/y")

@@ -1,14 +1,18 @@
-//! The server side of the WebSocket protocol (RFC 6455), as a session needs it.
+//! The WebSocket protocol (RFC 6455), as a session needs it: the server side, and with the
+//! `codec` feature the client side too (for the developer tools' load generator).
 //!
 //! No I/O here: [`Reader`] turns the bytes read from a client into messages, [`encode`]
-//! frames what the server sends, [`accept_key`] answers the opening handshake. A session
+//! frames what the server sends, [`accept_key`] answers the opening handshake. A client
+//! reads with a `Reader::client` (unmasked frames) and frames what it sends with
+//! `encode_masked`. A session
 //! reads into a scratch buffer on its stack and keeps bytes between reads only while a
 //! frame is incomplete, so a connection that waits for the next event holds no buffer; what
 //! it keeps grows with the bytes that arrive, never with the length a header announces.
 //!
-//! Not part of the SDK's API: with the `tools` feature the module is public (and hidden from
-//! the docs) only for the Autobahn echo server (`examples/autobahn_echo.rs`,
-//! `scripts/autobahn`), which runs the standard conformance suite against this framing.
+//! Not part of the SDK's API: with the `codec` feature the module is public (and hidden from
+//! the docs) only for the developer tools (`relay-tools`): the load generator's client and
+//! the Autobahn echo server (`tools/examples/autobahn_echo.rs`, `scripts/autobahn`), which
+//! runs the standard conformance suite against this framing.
 //!
 //! What a Relay workflow server needs and no more: no extensions (compression is never
 //! negotiated, so any RSV bit is an error), text and binary messages, fragmentation, ping,
@@ -158,8 +162,9 @@ struct Header {
     payload_len: u64,
 }
 
-/// Parse the header at the start of `buf`; `Ok(None)` while it is incomplete.
-fn parse_header(buf: &[u8]) -> Result<Option<Header>, Violation> {
+/// Parse the header at the start of `buf`; `Ok(None)` while it is incomplete. A server
+/// reads masked frames (from a client), a `client` unmasked ones (from a server).
+fn parse_header(buf: &[u8], client: bool) -> Result<Option<Header>, Violation> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
@@ -170,8 +175,12 @@ fn parse_header(buf: &[u8]) -> Result<Option<Header>, Violation> {
     }
     let fin = b0 & 0x80 != 0;
     let opcode = OpCode::from_bits(b0 & 0x0f).ok_or(Violation::Protocol("an unknown opcode"))?;
-    if b1 & 0x80 == 0 {
-        return Err(Violation::Protocol("an unmasked frame from the client"));
+    if (b1 & 0x80 != 0) == client {
+        return Err(Violation::Protocol(if client {
+            "a masked frame from the server"
+        } else {
+            "an unmasked frame from the client"
+        }));
     }
     let (payload_len, at) = match b1 & 0x7f {
         126 => match buf.get(2..4) {
@@ -199,6 +208,16 @@ fn parse_header(buf: &[u8]) -> Result<Option<Header>, Violation> {
         if payload_len > MAX_CONTROL_PAYLOAD as u64 {
             return Err(Violation::Protocol("a control frame longer than 125 bytes"));
         }
+    }
+    if client {
+        // No mask: XOR with zeros, which unmasking skips.
+        return Ok(Some(Header {
+            fin,
+            opcode,
+            mask: [0; 4],
+            header_len: at,
+            payload_len,
+        }));
     }
     let Some(m) = buf.get(at..at + 4) else {
         return Ok(None);
@@ -338,10 +357,13 @@ pub struct Reader {
     /// Set once the header of a close frame from the peer has arrived, valid or not.
     peer_closed: bool,
     max_message: usize,
+    /// Reads a server's (unmasked) frames rather than a client's (masked).
+    client: bool,
 }
 
 impl Reader {
-    /// A reader that refuses messages longer than `max_message` bytes.
+    /// A reader of a client's frames (the server's side) that refuses messages longer
+    /// than `max_message` bytes.
     pub fn new(max_message: usize) -> Self {
         Reader {
             head: [0; MAX_HEADER],
@@ -354,6 +376,17 @@ impl Reader {
             utf8: Utf8::default(),
             peer_closed: false,
             max_message,
+            client: false,
+        }
+    }
+
+    /// A reader of a server's frames (the client's side: unmasked frames; a masked one is
+    /// a violation) that refuses messages longer than `max_message` bytes.
+    #[cfg(feature = "codec")]
+    pub fn client(max_message: usize) -> Self {
+        Reader {
+            client: true,
+            ..Reader::new(max_message)
         }
     }
 
@@ -396,6 +429,7 @@ impl Reader {
     fn reset(&mut self) {
         *self = Reader {
             peer_closed: self.peer_closed,
+            client: self.client,
             ..Reader::new(self.max_message)
         };
     }
@@ -461,7 +495,7 @@ impl Reader {
 
     /// [`parse_header`], noting a close frame from the peer, even one refused.
     fn header(&mut self, buf: &[u8]) -> Result<Option<Header>, Violation> {
-        let header = parse_header(buf);
+        let header = parse_header(buf, self.client);
         if buf.len() >= 2 && buf[0] & 0x0f == OpCode::Close.bits() && !matches!(header, Ok(None)) {
             self.peer_closed = true;
         }
@@ -514,8 +548,10 @@ impl Reader {
         chunk: &mut [u8],
         on: &mut impl FnMut(Message<'_>) -> bool,
     ) -> Result<bool, Violation> {
-        unmask(chunk, frame.mask);
-        frame.mask.rotate_left(chunk.len() % 4);
+        if frame.mask != [0; 4] {
+            unmask(chunk, frame.mask);
+            frame.mask.rotate_left(chunk.len() % 4);
+        }
         frame.remaining -= chunk.len() as u64;
         let done = frame.remaining == 0;
         self.frame = if done { None } else { Some(frame) };
@@ -646,6 +682,37 @@ pub fn encode(opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
     out.extend_from_slice(payload);
+}
+
+/// Append one unfragmented client-to-server frame to `out`, masked with `mask` (a client
+/// must use a fresh, unpredictable mask for every frame: RFC 6455 §5.3).
+#[cfg(feature = "codec")]
+pub fn encode_masked(opcode: OpCode, payload: &[u8], mask: [u8; 4], out: &mut Vec<u8>) {
+    let len = payload.len();
+    out.reserve(len + 14);
+    out.push(0x80 | opcode.bits());
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if let Ok(short) = u16::try_from(len) {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&short.to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    // Masked while copied, eight bytes at a time.
+    let [a, b, c, d] = mask;
+    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut words = payload.chunks_exact(8);
+    for w in &mut words {
+        let mut word = [0; 8];
+        word.copy_from_slice(w);
+        out.extend_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    for (i, byte) in words.remainder().iter().enumerate() {
+        out.push(byte ^ mask[i & 3]);
+    }
 }
 
 /// Append a close frame with `code` and `reason` (cut to fit a control frame).
@@ -1075,7 +1142,7 @@ mod tests {
 
     /// The length of the header of the client frame at the start of `frame`.
     fn header_of(frame: &[u8]) -> usize {
-        parse_header(frame).unwrap().unwrap().header_len
+        parse_header(frame, false).unwrap().unwrap().header_len
     }
 
     /// One message as a client may send it: its opcode, payload, and how it is cut into
@@ -1250,5 +1317,70 @@ mod tests {
         assert!(out.len() - 2 <= MAX_CONTROL_PAYLOAD);
         assert_eq!(&out[2..4], &1001u16.to_be_bytes());
         assert!(std::str::from_utf8(&out[4..]).is_ok());
+    }
+
+    /// The client's side: what `encode_masked` writes, a server reader reads back; what a
+    /// server writes, a client reader reads, in one read or byte by byte; a masked frame
+    /// from the server is refused.
+    #[cfg(feature = "codec")]
+    #[test]
+    fn the_client_side_reads_server_frames_and_masks_its_own() {
+        for len in [0usize, 7, 8, 125, 126, 65_535, 65_536] {
+            let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut out = Vec::new();
+            encode_masked(OpCode::Text, &payload, [0x12, 0x34, 0x56, 0x78], &mut out);
+            assert_eq!(out[0], 0x81);
+            assert_ne!(out[1] & 0x80, 0, "masked");
+            assert_eq!(
+                header_of(&out),
+                out.len() - len,
+                "the shortest length for {len}"
+            );
+            let mut server = Reader::new(1 << 20);
+            let got = collect(&mut server, &out).unwrap();
+            assert_eq!(
+                got,
+                vec![Owned::Text(String::from_utf8(payload.clone()).unwrap())]
+            );
+
+            let mut wire = Vec::new();
+            encode(OpCode::Text, &payload, &mut wire);
+            encode(OpCode::Ping, b"hi", &mut wire);
+            encode_close(1000, "bye", &mut wire);
+            let want = vec![
+                Owned::Text(String::from_utf8(payload).unwrap()),
+                Owned::Ping(b"hi".to_vec()),
+                Owned::Close(Some(1000), "bye".into()),
+            ];
+            let mut client = Reader::client(1 << 20);
+            assert_eq!(collect(&mut client, &wire).unwrap(), want);
+            if len <= 126 {
+                let mut client = Reader::client(1 << 20);
+                let mut got = Vec::new();
+                for b in &wire {
+                    got.extend(collect(&mut client, &[*b]).unwrap());
+                }
+                assert_eq!(got, want);
+            }
+        }
+        let mut client = Reader::client(1000);
+        let masked = client_frame(true, 1, b"hello");
+        assert_eq!(
+            collect(&mut client, &masked),
+            Err(Violation::Protocol("a masked frame from the server"))
+        );
+        // A server still refuses an unmasked frame after all this.
+        let mut wire = Vec::new();
+        encode(OpCode::Text, b"hello", &mut wire);
+        assert_eq!(
+            collect(&mut Reader::new(1000), &wire),
+            Err(Violation::Protocol("an unmasked frame from the client"))
+        );
+        let mut big = Vec::new();
+        encode(OpCode::Binary, &[0; 2000], &mut big);
+        assert!(matches!(
+            collect(&mut Reader::client(1000), &big),
+            Err(Violation::TooBig { size: 2000, .. })
+        ));
     }
 }

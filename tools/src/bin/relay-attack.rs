@@ -12,69 +12,162 @@
 //! what each does and what is counted. Build it with
 //! `cargo run --release -p relay-tools --bin relay-attack -- --help`.
 
-use relay_tools::attack::{run, Attack, AttackConfig, AttackReport};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use relay_tools::attack::{
+    run, Attack, AttackConfig, AttackReport, DEFAULT_EVENT_BYTES, DEFAULT_FRAME_BYTES,
+};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[path = "shared/args.rs"]
 mod args;
-use args::{check_pid, number, seconds, split_flag, value_of};
-use std::time::Duration;
 
-const USAGE: &str = "\
-relay-attack — hostile peers against a workflow server on this machine (loopback only),
-each attack bounded in peers and time, for measurements
+/// Hostile peers against a workflow server on this machine (loopback only), each attack
+/// bounded in peers and time, for measurements.
+#[derive(Debug, Parser)]
+#[command(
+    name = "relay-attack",
+    version,
+    after_help = AFTER_HELP,
+    // As before clap: an option given twice takes the last value.
+    args_override_self = true
+)]
+struct Cli {
+    /// The attack: one of the modes below, or `all` for every mode at once
+    #[arg(value_name = "MODE", value_parser = mode_names())]
+    mode: String,
+    /// The workflow's WebSocket URL, e.g. ws://127.0.0.1:8080/hellopath (with ?secret=…
+    /// when the server has one)
+    #[arg(value_name = "WS_URL")]
+    url: String,
+    /// Peers of the mode (alone), or MODE=N: peers of one mode (with `all`; repeat for
+    /// others)
+    #[arg(short = 'n', long = "peers", value_name = "N|MODE=N", value_parser = peers)]
+    peers: Vec<Peers>,
+    /// How long the attack lasts
+    #[arg(short, long, value_name = "SECS", value_parser = args::seconds, allow_negative_numbers = true, default_value = "4")]
+    duration: Duration,
+    /// big-events: bytes of each event
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_EVENT_BYTES)]
+    event_bytes: usize,
+    /// stall-frames: the payload length announced
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FRAME_BYTES)]
+    frame_bytes: u64,
+    /// The server's process id: sample its memory every 20 ms and report the peak, the
+    /// memory after, its CPU time
+    #[arg(long, value_name = "PID", value_parser = args::pid)]
+    pid: Option<u32>,
+    /// With --pid: stop the attack when the server's RSS passes MIB
+    #[arg(long, value_name = "MIB", requires = "pid")]
+    max_rss: Option<u64>,
+    /// With --pid: read its memory this long after the attack ended and every connection
+    /// closed
+    #[arg(long, value_name = "SECS", value_parser = args::seconds, allow_negative_numbers = true, default_value = "1")]
+    after: Duration,
+    /// Print the report as JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
 
-USAGE:
-    relay-attack <mode> <ws-url> [-n N] [-d SECS] [OPTIONS]
-    relay-attack all <ws-url> [-n MODE=N]... [-d SECS] [OPTIONS]
+const AFTER_HELP: &str = "\
+Modes (default peers alone / in `all`):
+  ping-flood        upgrade, send 125-byte pings as fast as possible, never read (1 / 2)
+  lifecycle-flood   send a start event, leave start_interaction unanswered and stream
+                    interaction_lifecycle events behind it (1 / 2)
+  big-events        send a start event, then legal speech events of --event-bytes, back
+                    to back (2 / 2)
+  idle-upgrades     upgrade, never send an event (100 / 1000)
+  stall-frames      upgrade, announce a text frame of --frame-bytes, send nothing more
+                    (20 / 20)
+  slowloris         send half an upgrade request head, then nothing (20 / 100)
+  all               every mode at once
 
-    <ws-url> is the workflow's WebSocket URL, e.g. ws://127.0.0.1:8080/hellopath
-    (with ?secret=… when the server has one).
+Exit status: 0 when some peer connected, 1 when none could, 2 for bad arguments.";
 
-MODES (default peers alone / in `all`):
-    ping-flood        upgrade, send 125-byte pings as fast as possible, never read (1 / 2)
-    lifecycle-flood   send a start event, leave start_interaction unanswered and stream
-                      interaction_lifecycle events behind it (1 / 2)
-    big-events        send a start event, then legal speech events of --event-bytes,
-                      back to back (2 / 2)
-    idle-upgrades     upgrade, never send an event (100 / 1000)
-    stall-frames      upgrade, announce a text frame of --frame-bytes, send nothing
-                      more (20 / 20)
-    slowloris         send half an upgrade request head, then nothing (20 / 100)
-    all               every mode at once
+/// `-n`: a number of peers, for one mode or for the mode of the run.
+#[derive(Debug, Clone, Copy)]
+struct Peers(Option<Attack>, usize);
 
-OPTIONS:
-    -n, --peers N         peers of the mode (alone)
-    -n, --peers MODE=N    peers of one mode (with `all`; repeat for others)
-    -d, --duration SECS   how long the attack lasts (default 4, at most 600)
-        --event-bytes N   big-events: bytes of each event (default 1400000)
-        --frame-bytes N   stall-frames: the payload length announced (default 8388608)
-        --pid PID         the server's process id: sample its memory every 20 ms and
-                          report the peak, the memory after, its CPU time
-        --max-rss MIB     with --pid: stop the attack when the server's RSS passes MIB
-        --after SECS      with --pid: read its memory this long after the attack
-                          ended and every connection closed (default 1)
-        --json            print the report as JSON instead of text
-    -h, --help            print this help
+fn mode(name: &str) -> Result<Attack, String> {
+    Attack::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Attack::ALL.iter().map(|a| a.name()).collect();
+        format!("unknown mode {name:?} (one of {}, all)", names.join(", "))
+    })
+}
 
-Exit status: 0 when some peer connected, 1 when none could, 2 for bad arguments.
-";
+fn mode_names() -> clap::builder::PossibleValuesParser {
+    let mut names: Vec<&'static str> = Attack::ALL.iter().map(|a| a.name()).collect();
+    names.push("all");
+    clap::builder::PossibleValuesParser::new(names)
+}
 
-/// The default duration of an attack.
-const DEFAULT_DURATION: Duration = Duration::from_secs(4);
+fn peers(value: &str) -> Result<Peers, String> {
+    let count = |n: &str| match n.parse::<usize>() {
+        Ok(0) => Err("the number of peers must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("needs a number, got {n:?}")),
+    };
+    match value.split_once('=') {
+        Some((m, n)) => Ok(Peers(Some(mode(m)?), count(n)?)),
+        None => Ok(Peers(None, count(value)?)),
+    }
+}
+
+impl Cli {
+    /// The attack this command line asks for, or what is wrong with it.
+    fn config(&self) -> Result<AttackConfig, clap::Error> {
+        let invalid = |message: String| Cli::command().error(ErrorKind::ArgumentConflict, message);
+        let mut config = AttackConfig::new(&self.url, Vec::new(), self.duration);
+        if self.mode == "all" {
+            config.attacks = Attack::ALL
+                .iter()
+                .map(|&a| (a, a.default_peers_in_all()))
+                .collect();
+            for &Peers(attack, n) in &self.peers {
+                let Some(attack) = attack else {
+                    return Err(invalid(
+                        "with all, give the peers of each mode as -n MODE=N".into(),
+                    ));
+                };
+                if let Some(entry) = config.attacks.iter_mut().find(|(a, _)| *a == attack) {
+                    entry.1 = n;
+                }
+            }
+        } else {
+            let attack = mode(&self.mode).map_err(invalid)?;
+            let mut peers = attack.default_peers();
+            for &Peers(of, n) in &self.peers {
+                match of {
+                    Some(other) if other != attack => {
+                        return Err(invalid(format!(
+                            "-n {}=…: this run plays only {}",
+                            other.name(),
+                            attack.name()
+                        )))
+                    }
+                    _ => peers = n,
+                }
+            }
+            config.attacks = vec![(attack, peers)];
+        }
+        if config.duration.is_zero() {
+            return Err(
+                Cli::command().error(ErrorKind::ValueValidation, "--duration must be more than 0")
+            );
+        }
+        config.event_bytes = self.event_bytes;
+        config.frame_bytes = self.frame_bytes;
+        config.pid = self.pid;
+        config.max_rss_kib = self.max_rss.map(|mib| mib.saturating_mul(1024));
+        config.after = self.after;
+        Ok(config)
+    }
+}
 
 fn main() -> ExitCode {
-    let (config, json) = match parse(std::env::args().skip(1).collect()) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("relay-attack: {message}\nTry `relay-attack --help`.");
-            return ExitCode::from(2);
-        }
-    };
+    let cli = Cli::parse();
+    let config = cli.config().unwrap_or_else(|e| e.exit());
     // One thread, like relay-load: the attacker is meant to be pinned to one core.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -88,12 +181,11 @@ fn main() -> ExitCode {
     };
     let report: AttackReport = match runtime.block_on(run(config)) {
         Ok(report) => report,
-        Err(message) => {
-            eprintln!("relay-attack: {message}");
-            return ExitCode::from(2);
-        }
+        Err(message) => Cli::command()
+            .error(ErrorKind::ValueValidation, message)
+            .exit(),
     };
-    if json {
+    if cli.json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
             Err(e) => {
@@ -111,116 +203,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn mode(name: &str) -> Result<Attack, String> {
-    Attack::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = Attack::ALL.iter().map(|a| a.name()).collect();
-        format!("unknown mode {name:?} (one of {}, all)", names.join(", "))
-    })
-}
-
-/// The configuration and whether to print JSON; `None` for `--help`.
-fn parse(args: Vec<String>) -> Result<Option<(AttackConfig, bool)>, String> {
-    let mut positional = Vec::new();
-    let mut counts: Vec<(Option<Attack>, usize)> = Vec::new();
-    let mut config = AttackConfig::new("", Vec::new(), DEFAULT_DURATION);
-    let mut max_rss_mib = None;
-    let mut json = false;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = split_flag(&arg);
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--json" => match inline {
-                Some(_) => return Err("--json takes no value".into()),
-                None => json = true,
-            },
-            f if f.starts_with('-') && f != "-" => {
-                let value = value_of(f, inline, &mut it)?;
-                match f {
-                    "-n" | "--peers" => counts.push(match value.split_once('=') {
-                        Some((m, n)) => (Some(mode(m)?), number(f, n)?),
-                        None => (None, number(f, &value)?),
-                    }),
-                    "-d" | "--duration" => config.duration = seconds(f, &value)?,
-                    "--event-bytes" => config.event_bytes = number(f, &value)?,
-                    "--frame-bytes" => config.frame_bytes = number(f, &value)?,
-                    "--pid" => config.pid = Some(number(f, &value)?),
-                    "--max-rss" => max_rss_mib = Some(number::<u64>(f, &value)?),
-                    "--after" => config.after = seconds(f, &value)?,
-                    _ => return Err(format!("unknown option {f}")),
-                }
-            }
-            _ => positional.push(arg),
-        }
-    }
-    let mut positional = positional.into_iter();
-    let (Some(name), Some(url)) = (positional.next(), positional.next()) else {
-        return Err(
-            "give a mode and the workflow's URL, e.g. ping-flood ws://127.0.0.1:8080/hellopath"
-                .into(),
-        );
-    };
-    if let Some(extra) = positional.next() {
-        return Err(format!("unexpected argument {extra:?}"));
-    }
-    config.url = url;
-    if name == "all" {
-        config.attacks = Attack::ALL
-            .iter()
-            .map(|&a| (a, a.default_peers_in_all()))
-            .collect();
-        for (attack, n) in counts {
-            let Some(attack) = attack else {
-                return Err("with all, give the peers of each mode as -n MODE=N".into());
-            };
-            if let Some(entry) = config.attacks.iter_mut().find(|(a, _)| *a == attack) {
-                entry.1 = n;
-            }
-        }
-    } else {
-        let attack = mode(&name)?;
-        let mut peers = attack.default_peers();
-        for (of, n) in counts {
-            match of {
-                Some(other) if other != attack => {
-                    return Err(format!(
-                        "-n {}=…: this run plays only {}",
-                        other.name(),
-                        attack.name()
-                    ))
-                }
-                _ => peers = n,
-            }
-        }
-        config.attacks = vec![(attack, peers)];
-    }
-    if config.attacks.iter().any(|&(_, n)| n == 0) {
-        return Err("the number of peers must be at least 1".into());
-    }
-    if config.duration.is_zero() {
-        return Err("--duration must be more than 0".into());
-    }
-    if let Some(mib) = max_rss_mib {
-        if config.pid.is_none() {
-            return Err("--max-rss needs --pid (the server to watch)".into());
-        }
-        config.max_rss_kib = Some(mib.saturating_mul(1024));
-    }
-    check_pid(config.pid)?;
-    Ok(Some((config, json)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_tools::attack::{DEFAULT_EVENT_BYTES, DEFAULT_FRAME_BYTES};
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
+    fn parse(s: &str) -> Result<AttackConfig, clap::Error> {
+        Cli::try_parse_from(std::iter::once("relay-attack").chain(s.split_whitespace()))?.config()
     }
 
     fn parsed(s: &str) -> (AttackConfig, bool) {
-        parse(args(s)).unwrap().unwrap()
+        let cli = Cli::try_parse_from(std::iter::once("relay-attack").chain(s.split_whitespace()))
+            .unwrap();
+        (cli.config().unwrap(), cli.json)
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
     }
 
     #[test]
@@ -228,7 +227,7 @@ mod tests {
         let (c, json) = parsed("ping-flood ws://127.0.0.1:1/p");
         assert_eq!(c.url, "ws://127.0.0.1:1/p");
         assert_eq!(c.attacks, [(Attack::PingFlood, 1)]);
-        assert_eq!(c.duration, DEFAULT_DURATION);
+        assert_eq!(c.duration, Duration::from_secs(4));
         assert_eq!(c.event_bytes, DEFAULT_EVENT_BYTES);
         assert_eq!(c.frame_bytes, DEFAULT_FRAME_BYTES);
         assert_eq!((c.pid, c.max_rss_kib, json), (None, None, false));
@@ -252,9 +251,11 @@ mod tests {
         assert_eq!(c.max_rss_kib, Some(2048 * 1024));
         assert_eq!(c.after, Duration::ZERO);
         assert!(json);
-        // The mode's own name is accepted with -n too.
-        let (c, _) = parsed("slowloris ws://h/p -n slowloris=3");
+        // The mode's own name is accepted with -n too, and options may come first (as
+        // bench/run writes them).
+        let (c, _) = parsed("slowloris -n slowloris=3 -d 120 ws://h/p");
         assert_eq!(c.attacks, [(Attack::Slowloris, 3)]);
+        assert_eq!(c.duration, Duration::from_secs(120));
     }
 
     #[test]
@@ -274,11 +275,11 @@ mod tests {
 
     #[test]
     fn bad_command_lines_say_what_to_do() {
-        let err = |s: &str| parse(args(s)).unwrap_err();
-        assert!(err("ping-flood").contains("give a mode and the workflow's URL"));
-        assert!(err("").contains("give a mode"));
-        assert!(err("flood ws://h/p").contains("unknown mode \"flood\""));
-        assert!(err("ping-flood ws://h/p extra").contains("unexpected argument"));
+        let err = |s: &str| parse(s).unwrap_err().to_string();
+        assert!(err("ping-flood").contains("<WS_URL>"));
+        assert!(err("").contains("<MODE>"));
+        assert!(err("flood ws://h/p").contains("invalid value 'flood'"));
+        assert!(err("ping-flood ws://h/p extra").contains("unexpected argument 'extra'"));
         assert!(err("ping-flood ws://h/p -n 0").contains("at least 1"));
         assert!(err("ping-flood ws://h/p -n x").contains("needs a number"));
         assert!(err("ping-flood ws://h/p -n slowloris=2").contains("only ping-flood"));
@@ -286,12 +287,17 @@ mod tests {
         assert!(err("all ws://h/p -n bogus=3").contains("unknown mode"));
         assert!(err("ping-flood ws://h/p -d 0").contains("more than 0"));
         assert!(err("ping-flood ws://h/p -d -1").contains("seconds"));
-        assert!(err("ping-flood ws://h/p -d").contains("needs a value"));
-        assert!(err("ping-flood ws://h/p --max-rss 10").contains("needs --pid"));
+        assert!(err("ping-flood ws://h/p -d").contains("a value is required"));
+        assert!(err("ping-flood ws://h/p --max-rss 10").contains("--pid <PID>"));
         assert!(err("ping-flood ws://h/p --pid 4294967295").contains("no such process"));
-        assert!(err("ping-flood ws://h/p --json=1").contains("takes no value"));
-        assert!(err("ping-flood ws://h/p --bogus 1").contains("unknown option"));
-        assert!(parse(args("--help")).unwrap().is_none());
-        assert!(parse(args("ping-flood -h")).unwrap().is_none());
+        assert!(err("ping-flood ws://h/p --json=1").contains("unexpected value"));
+        assert!(err("ping-flood ws://h/p --bogus 1").contains("unexpected argument '--bogus'"));
+        assert_eq!(parse("--help").unwrap_err().kind(), ErrorKind::DisplayHelp);
+        assert_eq!(
+            parse("ping-flood -h").unwrap_err().kind(),
+            ErrorKind::DisplayHelp
+        );
+        assert_eq!(parse("-V").unwrap_err().kind(), ErrorKind::DisplayVersion);
+        assert_eq!(parse("flood ws://h/p").unwrap_err().exit_code(), 2);
     }
 }

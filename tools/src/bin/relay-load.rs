@@ -13,61 +13,113 @@
 //! every figure. Build it with
 //! `cargo run --release -p relay-tools --bin relay-load -- --help`.
 
-use relay_tools::load::{run, Limit, LoadConfig, LoadReport};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use relay_tools::load::{run_with_progress, Limit, LoadConfig, LoadReport, Progress};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[path = "shared/args.rs"]
 mod args;
-use args::{check_pid, number, seconds, split_flag, value_of};
 
-const USAGE: &str = "\
-relay-load — many concurrent simulated Relay sessions against a workflow server
+/// Many concurrent simulated Relay sessions against a workflow server.
+///
+/// Each session plays Relay for a hello-style conversation (start, interaction, say,
+/// listen, variables, end, terminate) and answers every request.
+#[derive(Debug, Parser)]
+#[command(
+    name = "relay-load",
+    // As before clap: an option given twice takes the last value.
+    args_override_self = true,
+    version,
+    after_help = AFTER_HELP,
+    group = clap::ArgGroup::new("limit").args(["sessions", "duration", "park"]).multiple(true).required(true),
+)]
+struct Cli {
+    /// The workflow's WebSocket URL, e.g. ws://127.0.0.1:8080/hellopath
+    #[arg(value_name = "WS_URL")]
+    url: String,
+    /// Sessions at the same time (at least 1)
+    #[arg(short, long, value_name = "N", value_parser = at_least_one)]
+    concurrency: usize,
+    /// Stop after M sessions in total
+    #[arg(short = 'n', long, value_name = "M", conflicts_with = "duration")]
+    sessions: Option<u64>,
+    /// Stop starting sessions after SECS seconds
+    #[arg(short, long, value_name = "SECS", value_parser = args::seconds, allow_negative_numbers = true)]
+    duration: Option<Duration>,
+    /// What the user says at each listen
+    #[arg(long, value_name = "TEXT", default_value = "Alice")]
+    say: String,
+    /// The value answered to every get_var (default: unset)
+    #[arg(long, value_name = "VALUE")]
+    var: Option<String>,
+    /// Send the events that follow a response only after a ping/pong round trip (for SDKs
+    /// that start waiting for the event only once they have read the response)
+    #[arg(long)]
+    fair: bool,
+    /// Open N sessions that stop at listen (no speech ever comes), hold them, read the
+    /// server's memory, close them
+    #[arg(long)]
+    park: bool,
+    /// Park mode: wait this long once all are parked
+    #[arg(long, value_name = "SECS", value_parser = args::seconds, allow_negative_numbers = true, default_value = "1")]
+    hold: Duration,
+    /// The bound on one session
+    #[arg(long, value_name = "SECS", value_parser = args::seconds, allow_negative_numbers = true, default_value = "30")]
+    timeout: Duration,
+    /// The server's process id: report its memory (RSS) and CPU time from /proc, and
+    /// CPU-seconds per 1,000 sessions
+    #[arg(long, value_name = "PID", value_parser = args::pid)]
+    pid: Option<u32>,
+    /// Print the report as JSON instead of text
+    #[arg(long)]
+    json: bool,
+    /// Print no progress on stderr while the run goes on
+    #[arg(short, long)]
+    quiet: bool,
+}
 
-USAGE:
-    relay-load <ws-url> --concurrency N (--sessions M | --duration SECS) [OPTIONS]
-    relay-load <ws-url> --concurrency N --park [--hold SECS] [OPTIONS]
+const AFTER_HELP: &str = "\
+Progress (sessions done, rate, failures) goes to stderr once a second; the report, with a
+histogram of the request latency, to stdout.
+Request latency: time from the last frame relay-load wrote on a connection to the arrival of
+the workflow's next request. Session latency: connect to terminate (park mode: connect to
+listen).
+Exit status: 0 when every session completed, 1 when some failed, 2 for bad arguments.";
 
-    <ws-url> is the workflow's WebSocket URL, e.g. ws://127.0.0.1:8080/hellopath.
-    Each session plays Relay for a hello-style conversation (start, interaction,
-    say, listen, variables, end, terminate) and answers every request.
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("needs a number, got {value:?}")),
+    }
+}
 
-OPTIONS:
-    -c, --concurrency N   sessions at the same time (required)
-    -n, --sessions M      stop after M sessions in total
-    -d, --duration SECS   stop starting sessions after SECS seconds
-        --say TEXT        what the user says at each listen (default: Alice)
-        --var VALUE       the value answered to every get_var (default: unset)
-        --fair            send the events that follow a response only after a
-                          ping/pong round trip (for SDKs that start waiting for
-                          the event only once they have read the response)
-        --park            open N sessions that stop at listen (no speech ever
-                          comes), hold them, read the server's memory, close them
-        --hold SECS       park mode: wait this long once all are parked (default 1)
-        --timeout SECS    the bound on one session (default 30)
-        --pid PID         the server's process id: report its memory (RSS) and CPU
-                          time from /proc, and CPU-seconds per 1,000 sessions
-        --json            print the report as JSON instead of text
-    -h, --help            print this help
-
-Request latency: time from the last frame relay-load wrote on a connection to the
-arrival of the workflow's next request. Session latency: connect to terminate
-(park mode: connect to listen).
-Exit status: 0 when every session completed, 1 when some failed, 2 for bad arguments.
-";
+impl Cli {
+    /// The run this command line asks for.
+    fn config(&self) -> LoadConfig {
+        let limit = match (self.sessions, self.duration) {
+            (Some(m), _) => Limit::Sessions(m),
+            (None, Some(d)) => Limit::Duration(d),
+            (None, None) => Limit::Sessions(self.concurrency as u64),
+        };
+        let mut config = LoadConfig::new(&self.url, self.concurrency, limit);
+        config.say.clone_from(&self.say);
+        config.var_value.clone_from(&self.var);
+        config.fair = self.fair;
+        config.park = self.park;
+        config.hold = self.hold;
+        config.session_timeout = self.timeout;
+        config.pid = self.pid;
+        config
+    }
+}
 
 fn main() -> ExitCode {
-    let config = match parse(std::env::args().skip(1).collect()) {
-        Ok(Some(config)) => config,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("relay-load: {message}\nTry `relay-load --help`.");
-            return ExitCode::from(2);
-        }
-    };
-    let json = config.1;
+    let cli = Cli::parse();
+    let config = cli.config();
     // One thread: the generator is meant to be pinned to one core (bench/run), where a
     // multi-thread runtime, even with a single worker, costs more CPU per session.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -80,14 +132,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report: LoadReport = match runtime.block_on(run(config.0)) {
+    let mut progress = ProgressLine::new(!cli.quiet);
+    let outcome = runtime.block_on(run_with_progress(config, |p| progress.show(p)));
+    progress.finish();
+    let report: LoadReport = match outcome {
         Ok(report) => report,
-        Err(message) => {
-            eprintln!("relay-load: {message}");
-            return ExitCode::from(2);
-        }
+        Err(message) => Cli::command()
+            .error(ErrorKind::ValueValidation, message)
+            .exit(),
     };
-    if json {
+    if cli.json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
             Err(e) => {
@@ -98,6 +152,9 @@ fn main() -> ExitCode {
     } else {
         print!("{}", report.to_text());
     }
+    if let Some(hint) = report.hint() {
+        eprintln!("relay-load: {hint}");
+    }
     if report.sessions_failed == 0 && report.sessions_completed > 0 {
         ExitCode::SUCCESS
     } else {
@@ -105,111 +162,109 @@ fn main() -> ExitCode {
     }
 }
 
-/// The configuration and whether to print JSON; `None` for `--help`.
-fn parse(args: Vec<String>) -> Result<Option<(LoadConfig, bool)>, String> {
-    let mut url = None;
-    let mut concurrency = None;
-    let mut sessions = None;
-    let mut duration = None;
-    let mut config = LoadConfig::new("", 1, Limit::Sessions(0));
-    let mut json = false;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = split_flag(&arg);
-        let switch = |inline: &Option<String>| match inline {
-            Some(_) => Err(format!("{flag} takes no value")),
-            None => Ok(true),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--json" => json = switch(&inline)?,
-            "--fair" => config.fair = switch(&inline)?,
-            "--park" => config.park = switch(&inline)?,
-            f if f.starts_with('-') && f != "-" => {
-                let value = value_of(f, inline, &mut it)?;
-                match f {
-                    "-c" | "--concurrency" => concurrency = Some(number::<usize>(f, &value)?),
-                    "-n" | "--sessions" => sessions = Some(number::<u64>(f, &value)?),
-                    "-d" | "--duration" => duration = Some(seconds(f, &value)?),
-                    "--say" => config.say = value,
-                    "--var" => config.var_value = Some(value),
-                    "--hold" => config.hold = seconds(f, &value)?,
-                    "--timeout" => config.session_timeout = seconds(f, &value)?,
-                    "--pid" => config.pid = Some(number(f, &value)?),
-                    _ => return Err(format!("unknown option {f}")),
-                }
-            }
-            _ => {
-                if url.is_some() {
-                    return Err(format!("unexpected argument {arg:?} (only one URL)"));
-                }
-                url = Some(arg);
-            }
+/// The progress on stderr: one line rewritten in place on a terminal, else one line a
+/// second.
+struct ProgressLine {
+    on: bool,
+    terminal: bool,
+    shown: bool,
+}
+
+impl ProgressLine {
+    fn new(on: bool) -> Self {
+        ProgressLine {
+            on,
+            terminal: std::io::stderr().is_terminal(),
+            shown: false,
         }
     }
-    config.url = url.ok_or("give the workflow's URL, e.g. ws://127.0.0.1:8080/hellopath")?;
-    config.concurrency = match concurrency {
-        Some(0) => return Err("--concurrency must be at least 1".into()),
-        Some(n) => n,
-        None => return Err("give --concurrency N (sessions at the same time)".into()),
-    };
-    config.limit = match (sessions, duration, config.park) {
-        (Some(_), Some(_), _) => {
-            return Err("give either --sessions or --duration, not both".into())
+
+    fn show(&mut self, p: &Progress) {
+        if !self.on {
+            return;
         }
-        (Some(m), None, _) => Limit::Sessions(m),
-        (None, Some(d), _) => Limit::Duration(d),
-        (None, None, true) => Limit::Sessions(config.concurrency as u64),
-        (None, None, false) => {
-            return Err("give --sessions M or --duration SECS (or --park)".into())
+        let line = p.to_text();
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal {
+            write!(err, "\r\x1b[2K{line}")
+        } else {
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+        self.shown = true;
+    }
+
+    /// End the rewritten line before the report.
+    fn finish(&mut self) {
+        if self.on && self.terminal && self.shown {
+            eprintln!();
         }
-    };
-    check_pid(config.pid)?;
-    Ok(Some((config, json)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
+    fn parse(s: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("relay-load").chain(s.split_whitespace()))
+    }
+
+    fn err(s: &str) -> String {
+        parse(s).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn parses_a_full_command_line() {
-        let (c, json) = parse(args(
-            "ws://h/p -c 5 --sessions=20 --say Bo --fair --json --timeout 2.5",
-        ))
-        .unwrap()
-        .unwrap();
+        let cli = parse("ws://h/p -c 5 --sessions=20 --say Bo --fair --json --timeout 2.5 --var=x")
+            .unwrap();
+        let c = cli.config();
         assert_eq!(c.url, "ws://h/p");
         assert_eq!(c.concurrency, 5);
         assert_eq!(c.limit, Limit::Sessions(20));
         assert_eq!(c.say, "Bo");
-        assert!(c.fair && json && !c.park);
+        assert_eq!(c.var_value.as_deref(), Some("x"));
+        assert!(c.fair && cli.json && !c.park && !cli.quiet);
         assert_eq!(c.session_timeout, Duration::from_millis(2500));
+        let c = parse("ws://h/p -c 1 -d 3 -q").unwrap();
+        assert_eq!(c.config().limit, Limit::Duration(Duration::from_secs(3)));
+        assert!(c.quiet);
+        // The defaults are the library's.
+        let c = parse("ws://h/p --concurrency 2 -n 1").unwrap().config();
+        let lib = LoadConfig::new("ws://h/p", 2, Limit::Sessions(1));
+        assert_eq!(
+            (c.say, c.hold, c.session_timeout, c.pid),
+            (lib.say, lib.hold, lib.session_timeout, lib.pid)
+        );
     }
 
     #[test]
     fn bad_command_lines_say_what_to_do() {
-        let err = |s: &str| parse(args(s)).unwrap_err();
-        assert!(err("ws://h/p -n 3").contains("--concurrency"));
-        assert!(err("ws://h/p -c 2").contains("--sessions M or --duration"));
-        assert!(err("ws://h/p -c 2 -n 1 -d 1").contains("not both"));
+        assert!(err("ws://h/p -n 3").contains("--concurrency <N>"));
+        assert!(err("ws://h/p -c 2").contains("--sessions <M>|--duration <SECS>|--park"));
+        assert!(err("ws://h/p -c 2 -n 1 -d 1").contains("cannot be used with"));
         assert!(err("ws://h/p -c 0 -n 1").contains("at least 1"));
         assert!(err("ws://h/p -c x -n 1").contains("needs a number"));
-        assert!(err("-c 1 -n 1").contains("URL"));
-        assert!(err("ws://h/p -c 1 -n 1 --bogus 1").contains("unknown option"));
-        assert!(parse(args("--help")).unwrap().is_none());
+        assert!(err("ws://h/p -c 1 -d -1").contains("seconds"));
+        assert!(err("-c 1 -n 1").contains("<WS_URL>"));
+        assert!(err("ws://h/p -c 1 -n 1 --bogus 1").contains("unexpected argument '--bogus'"));
+        assert!(err("ws://h/p -c 1 -n 1 --pid 4294967295").contains("no such process"));
+        assert_eq!(parse("--help").unwrap_err().kind(), ErrorKind::DisplayHelp);
+        assert_eq!(
+            parse("--version").unwrap_err().kind(),
+            ErrorKind::DisplayVersion
+        );
+        assert_eq!(parse("ws://h/p -c 0 -n 1").unwrap_err().exit_code(), 2);
     }
 
     #[test]
     fn park_mode_needs_no_limit() {
-        let (c, _) = parse(args("ws://h/p -c 7 --park --hold 0"))
-            .unwrap()
-            .unwrap();
+        let c = parse("ws://h/p -c 7 --park --hold 0").unwrap().config();
         assert!(c.park);
         assert_eq!(c.limit, Limit::Sessions(7));
         assert_eq!(c.hold, Duration::ZERO);

@@ -236,7 +236,12 @@ pub async fn run(opts: &Options) -> Report {
     };
 
     // DNS
-    let addrs = match resolve(opts, &parsed).await {
+    let addrs = match wait(
+        format!("DNS to resolve {}", parsed.host),
+        resolve(opts, &parsed),
+    )
+    .await
+    {
         Ok(addrs) => {
             let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
             checks.push(Check::pass(
@@ -286,7 +291,8 @@ pub async fn run(opts: &Options) -> Report {
             timeout: opts.timeout,
         };
         let began = Instant::now();
-        match timeout(opts.timeout, tokio::net::TcpStream::connect(addr)).await {
+        let connect = timeout(opts.timeout, tokio::net::TcpStream::connect(addr));
+        match wait(format!("a TCP connection to {addr}"), connect).await {
             Ok(Ok(_)) => {
                 checks.push(Check::pass(
                     "tcp",
@@ -308,7 +314,12 @@ pub async fn run(opts: &Options) -> Report {
         ));
         return finish(report, checks);
     };
-    let mut first = match dialer.open().await {
+    let opening = if parsed.tls {
+        format!("the TLS handshake with {}", parsed.host)
+    } else {
+        format!("the connection to {}", parsed.host)
+    };
+    let mut first = match wait(opening, dialer.open()).await {
         Ok(stream) => {
             if parsed.tls {
                 checks.push(Check::pass(
@@ -333,12 +344,15 @@ pub async fn run(opts: &Options) -> Report {
     };
 
     // The app answers (and how long it took to wake up).
-    let health = net::get(
-        &mut first,
-        &authority(&parsed),
-        "/healthz",
-        &[],
-        opts.timeout,
+    let health = wait(
+        "the app to answer GET /healthz (a sleeping dyno takes a few seconds to wake)",
+        net::get(
+            &mut first,
+            &authority(&parsed),
+            "/healthz",
+            &[],
+            opts.timeout,
+        ),
     )
     .await;
     drop(first);
@@ -352,7 +366,7 @@ pub async fn run(opts: &Options) -> Report {
                 "answers",
                 format!("GET /healthz: {e}"),
                 "the app did not answer a plain request, so it will not answer Relay either",
-                "look at `heroku logs --tail | cargo doctor logs` while you run this again; \
+                "look at `heroku logs --tail | relay-doctor logs` while you run this again; \
                  `heroku ps` shows whether a web dyno runs",
             ));
             None
@@ -369,10 +383,12 @@ pub async fn run(opts: &Options) -> Report {
     }
 
     // The WebSocket upgrade on the path.
-    checks.push(upgrade_check(&dialer, &parsed, opts, workflows.as_deref()).await);
+    let upgrade = upgrade_check(&dialer, &parsed, opts, workflows.as_deref());
+    checks.push(wait(format!("the WebSocket upgrade on {}", opts.path), upgrade).await);
 
     if opts.session {
-        let mut session = session_check(&dialer, &connect, opts).await;
+        let session = session_check(&dialer, &connect, opts);
+        let mut session = wait("the simulated session to end", session).await;
         // Its errors may quote the URL, secret and all.
         if let Some(secret) = opts.secret.as_deref().filter(|s| !s.is_empty()) {
             session.summary = session.summary.replace(secret, crate::logs::REDACTED);
@@ -380,6 +396,11 @@ pub async fn run(opts: &Options) -> Report {
         checks.push(session);
     }
     finish(report, checks)
+}
+
+/// Run a network step, saying on stderr what it waits for when it takes more than a second.
+async fn wait<F: std::future::Future>(what: impl std::fmt::Display, step: F) -> F::Output {
+    relay_tools::wait::on_stderr("relay-doctor", what, step).await
 }
 
 fn finish(mut report: Report, checks: Vec<Check>) -> Report {
@@ -425,7 +446,7 @@ fn scheme_check(url: &str, p: &Parsed, register: &str) -> Check {
             "Relay refuses to register a workflow that is not served over TLS",
             if p.host == "localhost" || p.host.starts_with("127.") {
                 "this is a local server: deploy it (Heroku serves wss:// for you), or use \
-                 `cargo sim` to try it locally"
+                 `relay-sim` to try it locally"
             } else {
                 "use the https:// address of the app; Heroku's router terminates TLS for you"
             },
@@ -518,7 +539,7 @@ fn answers_check(answer: &Answer) -> Check {
             summary,
             "503 comes from Heroku's router: the app crashed (H10), no web dyno runs (H14), or \
              it did not answer in 30 s (H12)",
-            "`heroku ps` and `heroku logs --tail | cargo doctor logs` tell which",
+            "`heroku ps` and `heroku logs --tail | relay-doctor logs` tell which",
         );
     }
     if took >= SLOW_WAKE {
@@ -578,7 +599,7 @@ fn health_check(answer: &Answer, workflows: Option<&[String]>, path: &str) -> Ch
             "health",
             format!("/healthz: status {status}, {listed}; {path} is not among them"),
             "Relay will connect to a path this app does not serve",
-            "register one of the listed paths, or add the workflow in src/main.rs and deploy",
+            "register one of the listed paths, or add the workflow in src/lib.rs and deploy",
         );
     }
     if status != "ok" {
@@ -676,7 +697,7 @@ async fn upgrade_check(
                 format!("WebSocket upgrade on {path}: {e}"),
                 "Relay opens the session with exactly this request; Heroku's router gives the \
                  app 30 s to answer it (H12 otherwise)",
-                "answer the upgrade at once; `heroku logs --tail | cargo doctor logs` shows \
+                "answer the upgrade at once; `heroku logs --tail | relay-doctor logs` shows \
                  the router's view",
             )
         }
@@ -740,7 +761,7 @@ async fn upgrade_check(
             format!("{path} answered 503"),
             "the router had no dyno to give the connection to (H14 no web dynos, H10 crashed), \
              or the app is shutting down",
-            "`heroku ps:scale web=1`; `heroku logs --tail | cargo doctor logs` names the code",
+            "`heroku ps:scale web=1`; `heroku logs --tail | relay-doctor logs` names the code",
         ),
         other => Check::fail(
             "upgrade",
@@ -807,14 +828,14 @@ async fn session_check(dialer: &Dialer, connect: &str, opts: &Options) -> Check 
                     t.requests.len()
                 ),
                 "a workflow should end with terminate(); Relay keeps it open otherwise",
-                "run it locally with `cargo sim` to see the conversation",
+                "run it locally with `relay-sim` to see the conversation",
             ),
         },
         Err(e) => Check::fail(
             "session",
             format!("the simulated session failed: {e}"),
             "the workflow did not run to its end with automatic answers",
-            "run it locally with `cargo sim --interactive` to see where it stops",
+            "run it locally with `relay-sim <ws:// URL> --interactive` to see where it stops",
         ),
     }
 }
@@ -894,6 +915,9 @@ mod tests {
             missing.summary,
             "/healthz: status ok, workflows /a, /b; /c is not among them"
         );
+        // A generated app registers its workflows in src/lib.rs.
+        assert!(missing.fix.contains("in src/lib.rs"), "{}", missing.fix);
+        assert!(!missing.fix.contains("main.rs"), "{}", missing.fix);
         let draining = answer(200, r#"{"status":"shutting down","workflows":["/a"]}"#, 0);
         let w = health_workflows(&draining);
         assert_eq!(
@@ -918,7 +942,7 @@ mod tests {
         let p = parse_url("ws://localhost:8080").expect("url");
         let c = scheme_check("ws://localhost:8080", &p, "wss://localhost:8080/x");
         assert_eq!(c.status, Status::Fail);
-        assert!(c.fix.contains("cargo sim"));
+        assert!(c.fix.contains("relay-sim"));
     }
 
     #[test]

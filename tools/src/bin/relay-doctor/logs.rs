@@ -223,6 +223,48 @@ fn router(text: &str) -> Option<Explanation> {
         }
         return Some(e);
     }
+    match get(&f, "status") {
+        Some("404") => {
+            let path = get(&f, "path").unwrap_or("?");
+            let shown = path.split('?').next().unwrap_or(path);
+            return Some(Explanation {
+                code: "404".into(),
+                title: format!("no workflow at {shown}"),
+                cause: "the app serves no workflow at this path: a typo in the path registered \
+                        with Relay, or a workflow that is not added to the app"
+                    .into(),
+                fix: "compare the registered URL with the paths /healthz lists; fix the \
+                      registration, or add the workflow in src/lib.rs and deploy"
+                    .into(),
+                problem: true,
+            });
+        }
+        Some("401") => {
+            let path = get(&f, "path").unwrap_or("?");
+            let shown = path.split('?').next().unwrap_or(path);
+            let given = path.to_ascii_lowercase().contains("secret=");
+            return Some(Explanation {
+                code: "401".into(),
+                title: format!("the upgrade on {shown} was refused for its secret"),
+                cause: if given {
+                    "the secret in the registered URL is not the app's WORKFLOW_SECRET"
+                } else {
+                    "the app sets WORKFLOW_SECRET and the URL carries no ?secret="
+                }
+                .into(),
+                fix: if given {
+                    "register the URL again with the app's secret: \
+                     ?secret=$(heroku config:get WORKFLOW_SECRET)"
+                } else {
+                    "register the URL with ?secret=$(heroku config:get WORKFLOW_SECRET) \
+                     at its end"
+                }
+                .into(),
+                problem: true,
+            });
+        }
+        _ => {}
+    }
     if get(&f, "status") == Some("101") {
         let path = get(&f, "path").unwrap_or("?");
         let service = get(&f, "service").map(duration).unwrap_or("?".into());
@@ -276,6 +318,47 @@ mod tests {
 
     fn code_of(line: &str) -> String {
         explain(line).map(|e| e.code).unwrap_or_default()
+    }
+
+    #[test]
+    fn explains_a_wrong_path_and_a_wrong_or_missing_secret() {
+        let line = |status: &str, path: &str| {
+            format!(
+                "2026-11-22T10:00:00+00:00 heroku[router]: at=info method=GET path=\"{path}\" \
+                 host=a.herokuapp.com dyno=web.1 connect=0ms service=2ms status={status} \
+                 bytes=120 protocol=https"
+            )
+        };
+        let e = explain(&line("404", "/helo")).expect("explained");
+        assert_eq!((e.code.as_str(), e.problem), ("404", true));
+        assert_eq!(e.title, "no workflow at /helo");
+        assert!(
+            e.fix.contains("/healthz") && e.fix.contains("src/lib.rs"),
+            "{}",
+            e.fix
+        );
+
+        let missing = explain(&line("401", "/hello")).expect("explained");
+        assert_eq!((missing.code.as_str(), missing.problem), ("401", true));
+        assert!(
+            missing.cause.contains("carries no ?secret="),
+            "{}",
+            missing.cause
+        );
+        let wrong = explain(&line("401", &format!("/hello?secret={REDACTED}"))).expect("explained");
+        assert!(wrong.cause.contains("is not the app's"), "{}", wrong.cause);
+        assert!(wrong.fix.contains("again"), "{}", wrong.fix);
+
+        // Through the tool, with the secret redacted and only the problems.
+        let input = line("401", "/hello?secret=hunter2") + "\n" + &line("200", "/healthz");
+        let mut out = Vec::new();
+        assert_eq!(run(input.as_bytes(), &mut out, true), 1);
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(
+            out.contains("✗ 401 the upgrade on /hello was refused"),
+            "{out}"
+        );
     }
 
     #[test]

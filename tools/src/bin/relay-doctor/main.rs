@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Build it with `cargo run -p relay-tools --bin relay-doctor -- --help`
-//! (`cargo doctor …` in a generated app).
+//! (`cargo install --locked --path tools` installs it).
 
 mod check;
 mod logs;
@@ -18,44 +18,85 @@ mod net;
 #[cfg(test)]
 mod tests;
 
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "\
-relay-doctor — check a deployed Relay workflow, explain Heroku log lines
+/// Check a deployed Relay workflow, explain Heroku log lines.
+#[derive(Debug, Parser)]
+#[command(
+    name = "relay-doctor",
+    // As before clap: an option given twice takes the last value.
+    args_override_self = true,
+    version,
+    after_help = "\
+Examples:
+  relay-doctor check https://my-app-1a2b3c4d5e6f.herokuapp.com hello
+  relay-doctor check \"https://my-app-1a2b3c4d5e6f.herokuapp.com/hello?secret=$SECRET\" --session
+  heroku logs --tail | relay-doctor logs --only-problems",
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Sub,
+}
 
-USAGE:
-    relay-doctor check <https://host | wss://host> <path> [OPTIONS]
-    heroku logs --tail | relay-doctor logs [--only-problems]
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Check a deployed workflow the way Relay will reach it
+    ///
+    /// DNS, TCP, TLS (a certificate Relay accepts), the app answering (and how long a
+    /// sleeping dyno took to wake), /healthz, whether the server requires a secret (it fails
+    /// without one), the WebSocket upgrade on the path (101 expected), and the wss:// URL to
+    /// register. Give the URL as registered, with ?secret=<WORKFLOW_SECRET>, for a server
+    /// that requires one: the doctor sends it as Relay does and never prints it.
+    #[command(after_help = "\
+Exit status: 0 when every check passed, 1 when one failed, 2 for bad arguments.")]
+    Check(CheckArgs),
+    /// Explain Heroku log lines read on standard input
+    ///
+    /// Explains router lines (status=101 sessions; status=401 and 404; H10 H12 H13 H14 H15
+    /// H18 H27) and dyno errors (R10 R14 R15), with the fix. Every secret=… value in its
+    /// output is redacted.
+    #[command(after_help = "\
+Exit status: 0 (1 with --only-problems when a problem was seen).")]
+    Logs {
+        /// Print only the lines that report a problem
+        #[arg(long)]
+        only_problems: bool,
+    },
+}
 
-check: DNS, TCP, TLS (a certificate Relay accepts), the app answering (and how
-long a sleeping dyno took to wake), /healthz, whether the server requires a
-secret (it fails without one), the WebSocket upgrade on <path> (101 expected),
-and the wss:// URL to register. The path may also be part of the URL
-(wss://host/hello). Give the URL as registered, with ?secret=<WORKFLOW_SECRET>,
-for a server that requires one: the doctor sends it as Relay does and never
-prints it.
-
-    --session            also run a whole simulated Relay session (automatic
-                         answers) up to the stop event
-    --timeout SECS       limit of each network step (default 30)
-    --json               print the report as JSON
-    --ca-file PEM        also trust this certificate authority (repeatable;
-                         for testing against a private CA)
-    --resolve HOST:PORT:ADDR
-                         connect to ADDR for HOST:PORT instead of asking DNS
-
-logs: reads log lines on standard input; explains router lines (status=101
-sessions; H10 H12 H13 H14 H15 H18 H27) and dyno errors (R10 R14 R15), with the fix.
-Every secret=… value in its output is redacted.
-
-    --only-problems      print only the lines that report a problem
-
-Exit status: check: 0 when every check passed, 1 when one failed, 2 for bad
-arguments; logs: 0 (1 with --only-problems when a problem was seen).
-";
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The app's URL: https://host or wss://host (the path may be part of it:
+    /// wss://host/hello)
+    #[arg(value_name = "URL")]
+    url: String,
+    /// The workflow path, when the URL has none
+    #[arg(value_name = "PATH")]
+    path: Option<String>,
+    /// Also run a whole simulated Relay session (automatic answers) up to the stop event
+    #[arg(long)]
+    session: bool,
+    /// Limit of each network step (0 < SECS ≤ 600)
+    #[arg(long, value_name = "SECS", value_parser = timeout_secs, default_value = "30")]
+    timeout: Duration,
+    /// Print the report as JSON
+    #[arg(long)]
+    json: bool,
+    /// Also trust this certificate authority (repeatable; for testing against a private CA)
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_files: Vec<PathBuf>,
+    /// Connect to ADDR for HOST:PORT instead of asking DNS
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = parse_resolve)]
+    resolve: Vec<(String, u16, IpAddr)>,
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -78,88 +119,45 @@ fn main() -> ExitCode {
 /// What the command line asks for.
 #[derive(Debug)]
 enum Command {
-    Help,
     Check(Box<check::Options>, bool),
     Logs { only_problems: bool },
 }
 
-fn parse(args: Vec<String>) -> Result<Command, String> {
-    let mut it = args.into_iter();
-    let sub = match it.next() {
-        None => return Err("say what to do: `check <url> <path>` or `logs`".into()),
-        Some(s) if s == "-h" || s == "--help" || s == "help" => return Ok(Command::Help),
-        Some(s) => s,
-    };
-    if sub == "logs" {
-        let mut only_problems = false;
-        for arg in it {
-            match arg.as_str() {
-                "--only-problems" => only_problems = true,
-                "-h" | "--help" => return Ok(Command::Help),
-                other => return Err(format!("logs: unknown argument {other:?}")),
-            }
-        }
-        return Ok(Command::Logs { only_problems });
-    }
-    if sub != "check" {
-        return Err(format!(
-            "unknown command {sub:?}; use `check <url> <path>` or `logs`"
-        ));
-    }
-    let mut positional = Vec::new();
-    let mut opts = check::Options {
-        url: String::new(),
-        path: String::new(),
-        session: false,
-        timeout: Duration::from_secs(30),
-        ca_files: Vec::new(),
-        resolve: Vec::new(),
-        secret: None,
-    };
-    let mut json = false;
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--session" => opts.session = true,
-            "--json" => json = true,
-            "--timeout" | "--ca-file" | "--resolve" => {
-                let value = inline
-                    .or_else(|| it.next())
-                    .ok_or_else(|| format!("{flag} needs a value"))?;
-                match flag.as_str() {
-                    "--timeout" => {
-                        let secs: f64 = value
-                            .parse()
-                            .ok()
-                            .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 600.0)
-                            .ok_or_else(|| {
-                                format!("--timeout needs seconds (0 < SECS ≤ 600), not {value:?}")
-                            })?;
-                        opts.timeout = Duration::from_secs_f64(secs);
+fn timeout_secs(value: &str) -> Result<Duration, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 600.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("needs seconds (0 < SECS ≤ 600), not {value:?}"))
+}
+
+fn parse(args: Vec<String>) -> Result<Command, clap::Error> {
+    let cli = Cli::try_parse_from(std::iter::once("relay-doctor".to_owned()).chain(args))?;
+    match cli.command {
+        Sub::Logs { only_problems } => Ok(Command::Logs { only_problems }),
+        Sub::Check(a) => {
+            let json = a.json;
+            check_options(a)
+                .map(|o| Command::Check(Box::new(o), json))
+                .map_err(|message| {
+                    let mut cmd = Cli::command();
+                    cmd.build();
+                    match cmd.find_subcommand_mut("check") {
+                        Some(check) => check.error(ErrorKind::ValueValidation, message),
+                        None => cmd.error(ErrorKind::ValueValidation, message),
                     }
-                    "--ca-file" => opts.ca_files.push(value.into()),
-                    _ => opts.resolve.push(parse_resolve(&value)?),
-                }
-            }
-            f if f.starts_with('-') && f.len() > 1 => {
-                return Err(format!("unknown option {f}"));
-            }
-            _ => positional.push(arg),
+                })
         }
     }
-    let mut positional = positional.into_iter();
-    let Some(url) = positional.next() else {
-        return Err(
-            "check needs the app's URL, e.g. https://my-app-1a2b3c4d5e6f.herokuapp.com".into(),
-        );
-    };
+}
+
+/// The checks asked for: the URL, path and secret worked out from the arguments.
+fn check_options(a: CheckArgs) -> Result<check::Options, String> {
+    let url = a.url;
     let parsed = check::parse_url(&url)?;
     // The path argument may carry the query too (`hello?secret=…`).
-    let (given_path, path_query) = match positional.next() {
+    let (given_path, path_query) = match a.path {
         Some(p) => match p.split_once('?') {
             Some((p, query)) => (Some(p.to_owned()), Some(query.to_owned())),
             None => (Some(p), None),
@@ -171,7 +169,7 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
         .next()
         .and_then(|u| u.split_once('?'))
         .map(|(_, query)| query);
-    opts.secret = match url_query
+    let secret = match url_query
         .and_then(secret_in)
         .or_else(|| path_query.as_deref().and_then(secret_in))
     {
@@ -201,12 +199,15 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
         }
         (None, in_url) => in_url.to_owned(),
     };
-    if let Some(extra) = positional.next() {
-        return Err(format!("unexpected argument {extra:?}"));
-    }
-    opts.path = format!("/{}", path.trim_start_matches('/'));
-    opts.url = url;
-    Ok(Command::Check(Box::new(opts), json))
+    Ok(check::Options {
+        path: format!("/{}", path.trim_start_matches('/')),
+        url,
+        session: a.session,
+        timeout: a.timeout,
+        ca_files: a.ca_files,
+        resolve: a.resolve,
+        secret,
+    })
 }
 
 /// The value of the `secret` parameter of a query string, as written (percent-encoded).
@@ -218,8 +219,7 @@ fn secret_in(query: &str) -> Option<&str> {
 }
 
 fn parse_resolve(value: &str) -> Result<(String, u16, IpAddr), String> {
-    let bad =
-        || format!("--resolve needs HOST:PORT:ADDR (e.g. localhost:8443:127.0.0.1), not {value:?}");
+    let bad = || format!("needs HOST:PORT:ADDR (e.g. localhost:8443:127.0.0.1), not {value:?}");
     let mut parts = value.splitn(3, ':');
     let host = parts.next().filter(|h| !h.is_empty()).ok_or_else(bad)?;
     let port = parts
@@ -243,17 +243,18 @@ async fn cli<R: BufRead, O: Write, E: Write>(
     err: &mut E,
 ) -> u8 {
     match parse(args) {
-        Ok(Command::Help) => {
-            let _ = out.write_all(USAGE.as_bytes());
-            0
-        }
-        Err(message) => {
-            let message = logs::redact_secrets(&message);
-            let _ = writeln!(
-                err,
-                "relay-doctor: {message}\n\nRun `relay-doctor --help` for usage."
-            );
-            2
+        Err(e) => {
+            // Help and version on stdout, usage errors on stderr; a URL quoted back in an
+            // error keeps its secret to itself.
+            let text = e.render().to_string();
+            let text = logs::redact_secrets(&text);
+            let code = u8::try_from(e.exit_code()).unwrap_or(2);
+            let _ = if e.use_stderr() {
+                err.write_all(text.as_bytes())
+            } else {
+                out.write_all(text.as_bytes())
+            };
+            code
         }
         Ok(Command::Logs { only_problems }) => {
             let problems = logs::run(input, out, only_problems);

@@ -442,11 +442,54 @@ async fn nothing_listening_and_bad_arguments() {
         let args: Vec<String> = bad.iter().map(|s| (*s).to_owned()).collect();
         let (code, text) = doctor(&args).await;
         assert_eq!(code, 2, "{bad:?}: {text}");
-        assert!(text.contains("relay-doctor --help"), "{text}");
+        // Clap's form: what is wrong, then where to read more.
+        assert!(
+            text.starts_with("error: ") || text.contains("\nUsage: relay-doctor"),
+            "{text}"
+        );
+        assert!(
+            text.contains("--help") || text.contains("Commands:"),
+            "{text}"
+        );
     }
+    // A URL quoted back in an error keeps its secret.
+    let (code, text) = doctor(&[
+        "check".into(),
+        "https://h.example/a?secret=hush".into(),
+        "b".into(),
+    ])
+    .await;
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("two different paths"), "{text}");
+    let (code, text) = doctor(&[
+        "check".into(),
+        "https://h.example/a?secret=hush".into(),
+        "a".into(),
+        "b?secret=hush".into(),
+    ])
+    .await;
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("unexpected argument 'b?secret="), "{text}");
+    assert!(!text.contains("hush"), "{text}");
     let (code, text) = doctor(&["--help".into()]).await;
     assert_eq!(code, 0);
     assert!(text.contains("relay-doctor check"));
+    assert!(text.contains("Commands:"), "{text}");
+    let (code, text) = doctor(&["check".into(), "--help".into()]).await;
+    assert_eq!(code, 0);
+    assert!(text.contains("--ca-file <PEM>"), "{text}");
+    let (code, text) = doctor(&["--version".into()]).await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        text,
+        format!("relay-doctor {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn the_command_is_well_formed() {
+    use clap::CommandFactory;
+    Cli::command().debug_assert();
 }
 
 #[tokio::test]

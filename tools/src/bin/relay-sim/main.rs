@@ -20,6 +20,9 @@
 
 mod talk;
 
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use relay_tools::wait::announcing;
 use relay_workflow::testing::{
     device_urn, AutoResponder, SimError, SimFrame, Simulator, Transcript, Trigger, DEFAULT_DEVICE,
 };
@@ -30,44 +33,72 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite;
 
-const USAGE: &str = "\
-relay-sim — play the Relay cloud against a workflow server
+/// Play the Relay cloud against a workflow server.
+///
+/// Connects to the workflow's URL as Relay does when a trigger fires, sends the start event,
+/// answers every request automatically and prints one line per frame: `→` a request the
+/// workflow sent, `←` what the simulator (Relay) sent back.
+#[derive(Debug, Parser)]
+#[command(
+    name = "relay-sim",
+    // As before clap: an option given twice takes the last value.
+    args_override_self = true,
+    version,
+    after_help = AFTER_HELP,
+    after_long_help = full_help(),
+)]
+struct Cli {
+    /// The workflow's WebSocket URL, e.g. ws://127.0.0.1:8080/hello (with
+    /// ?secret=<WORKFLOW_SECRET> appended when the server sets WORKFLOW_SECRET; plain ws://
+    /// only: run it against your local server)
+    #[arg(value_name = "WS_URL")]
+    url: String,
+    /// The device that triggers and talks [default: Bob]
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    device: Option<String>,
+    /// What the device user says at the next listen; repeat for several listens, in order
+    /// (afterwards: silence)
+    #[arg(long = "say", value_name = "TEXT")]
+    says: Vec<String>,
+    /// A workflow variable (as a registration arg); repeatable
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = pair)]
+    vars: Vec<(String, String)>,
+    /// The kind of trigger
+    #[arg(long, value_name = "KIND", value_parser = TRIGGERS, default_value = "phrase")]
+    trigger: String,
+    /// The phrase of a phrase trigger [default: hello]
+    #[arg(long, value_name = "TEXT")]
+    phrase: Option<String>,
+    /// A trigger arg (for http: one of the posted action args); repeatable
+    #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = pair)]
+    args: Vec<(String, String)>,
+    /// Give up after this many seconds (0 < SECS ≤ 86400) [default: 30]
+    #[arg(long, value_name = "SECS", value_parser = timeout_secs)]
+    timeout: Option<Duration>,
+    /// Print the transcript as JSON at the end instead of live lines
+    #[arg(long)]
+    json: bool,
+    /// Ask on the terminal what the device user says at each listen; `:help` at the prompt
+    /// lists the commands (buttons, variables, errors, stop)
+    #[arg(long)]
+    interactive: bool,
+    /// With --interactive: also prompt for every ACTION request (repeatable; `all` for
+    /// every request)
+    #[arg(long, value_name = "ACTION", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    ask: Vec<String>,
+    /// Replay a conversation from FILE (the format is in --help)
+    #[arg(long, value_name = "FILE")]
+    script: Option<String>,
+}
 
-USAGE:
-    relay-sim <ws-url> [OPTIONS]
+const AFTER_HELP: &str = "\
+Exit status: 0 when the workflow terminated (stop event sent), 1 when it did not (timeout,
+connection refused, closed without stop, protocol violation, a script step not met, :quit),
+2 for bad arguments.";
 
-    <ws-url> is the workflow's WebSocket URL, e.g. ws://127.0.0.1:8080/hello
-    (with ?secret=<WORKFLOW_SECRET> appended when the server sets WORKFLOW_SECRET)
-    (plain ws:// only: run it against your local server).
-
-OPTIONS:
-    --device NAME        the device that triggers and talks (default: Bob)
-    --say TEXT           what the device user says at the next listen; repeat for
-                         several listens, in order (afterwards: silence)
-    --var NAME=VALUE     a workflow variable (as a registration arg); repeatable
-    --trigger KIND       phrase | button | http | nfc | timer | other (default: phrase)
-    --phrase TEXT        the phrase of a phrase trigger (default: hello)
-    --arg KEY=VALUE      a trigger arg (for http: one of the posted action args);
-                         repeatable
-    --timeout SECS       give up after this many seconds (default: 30)
-    --json               print the transcript as JSON at the end instead of live lines
-    --interactive        ask on the terminal what the device user says at each listen;
-                         `:help` at the prompt lists the commands (buttons, variables,
-                         errors, stop)
-    --ask ACTION         with --interactive: also prompt for every ACTION request
-                         (repeatable; `all` for every request)
-    --script FILE        replay a conversation from FILE (format below)
-    -h, --help           print this help
-
-Lines: `→` a request the workflow sent, `←` what the simulator (Relay) sent back.
-Exit status: 0 when the workflow terminated (stop event sent), 1 when it did not
-(timeout, connection refused, closed without stop, protocol violation, a script
-step not met, :quit), 2 for bad arguments.
-";
-
-fn full_usage() -> String {
+fn full_help() -> String {
     format!(
-        "{USAGE}\nINTERACTIVE MODE\n\n{}\n\nSCRIPT FILES\n\n{}\n",
+        "{AFTER_HELP}\n\nINTERACTIVE MODE\n\n{}\n\nSCRIPT FILES\n\n{}",
         talk::INTERACTIVE_HELP,
         talk::SCRIPT_HELP
     )
@@ -136,119 +167,25 @@ struct Options {
     script: Option<String>,
 }
 
-/// What the command line asks for.
-#[derive(Debug)]
-enum Parsed {
-    Help,
-    Run(Box<Options>),
-}
-
 const TRIGGERS: [&str; 6] = ["phrase", "button", "http", "nfc", "timer", "other"];
 
-fn parse(args: Vec<String>) -> Result<Parsed, String> {
-    let mut url = None;
-    let mut opts = Options {
-        url: String::new(),
-        device: None,
-        says: Vec::new(),
-        vars: Vec::new(),
-        trigger: "phrase".into(),
-        phrase: None,
-        args: Vec::new(),
-        timeout: None,
-        json: false,
-        interactive: false,
-        ask: Vec::new(),
-        script: None,
-    };
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        if arg == "-h" || arg == "--help" {
-            return Ok(Parsed::Help);
-        }
-        if !arg.starts_with('-') || arg == "-" {
-            if url.is_some() {
-                return Err(format!("unexpected argument {arg:?} (only one URL)"));
-            }
-            url = Some(arg);
-            continue;
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg.clone(), None),
-        };
-        if flag == "--json" || flag == "--interactive" {
-            if inline.is_some() {
-                return Err(format!("{flag} takes no value"));
-            }
-            if flag == "--json" {
-                opts.json = true;
-            } else {
-                opts.interactive = true;
-            }
-            continue;
-        }
-        let known = [
-            "--device",
-            "--say",
-            "--var",
-            "--trigger",
-            "--phrase",
-            "--arg",
-            "--timeout",
-            "--ask",
-            "--script",
-        ];
-        if !known.contains(&flag.as_str()) {
-            return Err(format!("unknown option {flag}"));
-        }
-        let value = match inline.or_else(|| it.next()) {
-            Some(v) => v,
-            None => return Err(format!("{flag} needs a value")),
-        };
-        match flag.as_str() {
-            "--device" if value.is_empty() => return Err("--device needs a non-empty name".into()),
-            "--device" => opts.device = Some(value),
-            "--say" => opts.says.push(value),
-            "--var" => opts.vars.push(pair(&flag, &value)?),
-            "--arg" => opts.args.push(pair(&flag, &value)?),
-            "--phrase" => opts.phrase = Some(value),
-            "--ask" if value.is_empty() => return Err("--ask needs an action name".into()),
-            "--ask" => opts.ask.push(
-                value
-                    .trim_start_matches("wf_api_")
-                    .trim_end_matches("_request")
-                    .to_owned(),
-            ),
-            "--script" => opts.script = Some(value),
-            "--trigger" => {
-                if !TRIGGERS.contains(&value.as_str()) {
-                    return Err(format!(
-                        "--trigger must be one of {}, not {value:?}",
-                        TRIGGERS.join(", ")
-                    ));
-                }
-                opts.trigger = value;
-            }
-            _ => {
-                let secs: f64 = value
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-                    .ok_or_else(|| {
-                        format!(
-                            "--timeout needs a number of seconds (0 < SECS ≤ 86400), not {value:?}"
-                        )
-                    })?;
-                opts.timeout = Some(Duration::from_secs_f64(secs));
-            }
-        }
-    }
-    let Some(url) = url else {
-        return Err("missing the workflow URL (e.g. ws://127.0.0.1:8080/hello)".into());
-    };
+fn timeout_secs(value: &str) -> Result<Duration, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("needs a number of seconds (0 < SECS ≤ 86400), not {value:?}"))
+}
+
+fn parse(args: Vec<String>) -> Result<Box<Options>, clap::Error> {
+    let cli = Cli::try_parse_from(std::iter::once("relay-sim".to_owned()).chain(args))?;
+    options(cli).map_err(|message| Cli::command().error(ErrorKind::ArgumentConflict, message))
+}
+
+/// The options of a parsed command line, once they are checked against each other.
+fn options(cli: Cli) -> Result<Box<Options>, String> {
+    let url = cli.url;
     let shown = url.split('?').next().unwrap_or_default();
     if url.starts_with("wss://") {
         return Err(format!(
@@ -260,35 +197,55 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
             "{shown:?} is not a WebSocket URL; expected ws://host:port/path"
         ));
     }
-    if opts.phrase.is_some() && opts.trigger != "phrase" {
+    if cli.phrase.is_some() && cli.trigger != "phrase" {
         return Err("--phrase only applies to --trigger phrase".into());
     }
-    let talking = opts.interactive || opts.script.is_some();
-    if opts.interactive && opts.script.is_some() {
+    let talking = cli.interactive || cli.script.is_some();
+    if cli.interactive && cli.script.is_some() {
         return Err("choose --interactive or --script, not both".into());
     }
-    if talking && opts.json {
+    if talking && cli.json {
         return Err("--json goes with the automatic mode, not --interactive or --script".into());
     }
-    if talking && !opts.says.is_empty() {
-        return Err(if opts.interactive {
+    if talking && !cli.says.is_empty() {
+        return Err(if cli.interactive {
             "--say goes with the automatic mode; with --interactive, type it at the prompt"
         } else {
             "--say goes with the automatic mode; in a script, write `say TEXT` lines"
         }
         .into());
     }
-    if !opts.ask.is_empty() && !opts.interactive {
+    if !cli.ask.is_empty() && !cli.interactive {
         return Err("--ask only applies to --interactive".into());
     }
-    opts.url = url;
-    Ok(Parsed::Run(Box::new(opts)))
+    Ok(Box::new(Options {
+        url,
+        device: cli.device,
+        says: cli.says,
+        vars: cli.vars,
+        trigger: cli.trigger,
+        phrase: cli.phrase,
+        args: cli.args,
+        timeout: cli.timeout,
+        json: cli.json,
+        interactive: cli.interactive,
+        ask: cli
+            .ask
+            .iter()
+            .map(|a| {
+                a.trim_start_matches("wf_api_")
+                    .trim_end_matches("_request")
+                    .to_owned()
+            })
+            .collect(),
+        script: cli.script,
+    }))
 }
 
-fn pair(flag: &str, value: &str) -> Result<(String, String), String> {
+fn pair(value: &str) -> Result<(String, String), String> {
     match value.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("{flag} needs KEY=VALUE, not {value:?}")),
+        _ => Err(format!("needs KEY=VALUE, not {value:?}")),
     }
 }
 
@@ -324,17 +281,16 @@ pub async fn cli<O: Write, E: Write>(
     err: &mut E,
 ) -> u8 {
     let opts = match parse(args) {
-        Ok(Parsed::Help) => {
-            let _ = out.write_all(full_usage().as_bytes());
-            return 0;
-        }
-        Ok(Parsed::Run(opts)) => opts,
-        Err(message) => {
-            line!(
-                err,
-                "relay-sim: {message}\n\nRun `relay-sim --help` for usage."
-            );
-            return 2;
+        Ok(opts) => opts,
+        Err(e) => {
+            // Help and version on stdout, usage errors on stderr.
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() {
+                err.write_all(text.as_bytes())
+            } else {
+                out.write_all(text.as_bytes())
+            };
+            return u8::try_from(e.exit_code()).unwrap_or(2);
         }
     };
     if opts.interactive || opts.script.is_some() {
@@ -362,12 +318,20 @@ pub async fn cli<O: Write, E: Write>(
         drop(tx);
     }
 
-    let result = match Simulator::connect(&opts.url).await {
+    let say_wait = |err: &mut E, line: &str| line!(err, "relay-sim: {line}");
+    let connect = announcing(connecting(&opts.url), Simulator::connect(&opts.url), |l| {
+        say_wait(err, l)
+    });
+    let result = match connect.await {
         Err(e) => Err(e),
         Ok(sim) => {
             let run = tokio::spawn(sim.run(responder));
             let mut printer = Printer::default();
-            while let Some(frame) = frames.recv().await {
+            loop {
+                let next = announcing("the workflow's next request", frames.recv(), |l| {
+                    say_wait(err, l)
+                });
+                let Some(frame) = next.await else { break };
                 line!(out, "{}", printer.line(&frame));
             }
             match run.await {
@@ -440,7 +404,10 @@ async fn talk_cli<O: Write, E: Write>(
         }
     };
     let began = Instant::now();
-    let sim = match Simulator::connect(&opts.url).await {
+    let connect = announcing(connecting(&opts.url), Simulator::connect(&opts.url), |l| {
+        line!(err, "relay-sim: {l}")
+    });
+    let sim = match connect.await {
         Ok(sim) => sim,
         Err(e) => {
             line!(out, "✗ {e}");
@@ -503,6 +470,21 @@ async fn talk_cli<O: Write, E: Write>(
     code
 }
 
+/// Whether the URL's query carries a `secret` parameter.
+fn has_secret(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("secret"))
+    })
+}
+
+/// What connecting waits for, without the secret.
+fn connecting(url: &str) -> String {
+    let shown = url.split('?').next().unwrap_or_default();
+    format!("{shown} to accept the WebSocket connection")
+}
+
 fn summary(t: &Transcript, secs: f64) -> (String, u8) {
     let n = t.requests.len();
     let actions = if n == 1 { "action" } else { "actions" };
@@ -548,6 +530,9 @@ fn hint(e: &SimError, url: &str) -> Option<String> {
         tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Some(format!(
             "{authority} did not answer: is the host right, and is it a WebSocket server?"
         )),
+        tungstenite::Error::Http(resp) if resp.status() == 401 && has_secret(url) => Some(
+            "the server refused the secret in the URL: it is not the server's WORKFLOW_SECRET (check its value; quote the URL in the shell)".into(),
+        ),
         tungstenite::Error::Http(resp) if resp.status() == 401 => Some(
             "the server requires its secret: end the URL with ?secret=<WORKFLOW_SECRET> (quote the URL in the shell)".into(),
         ),
@@ -723,7 +708,7 @@ mod tests {
 
     #[test]
     fn parses_everything() {
-        let Ok(Parsed::Run(o)) = parse(args(&[
+        let Ok(o) = parse(args(&[
             "ws://h:1/p",
             "--device",
             "Ann",
@@ -754,7 +739,12 @@ mod tests {
             t["trigger"]["args"]["source_uri"],
             "urn:relay-resource:name:device:Ann"
         );
-        assert!(matches!(parse(args(&["--help"])), Ok(Parsed::Help)));
+        let help = parse(args(&["--help"])).unwrap_err();
+        assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+        assert!(help.to_string().contains("SCRIPT FILES"), "{help}");
+        let version = parse(args(&["-V"])).unwrap_err();
+        assert_eq!(version.kind(), ErrorKind::DisplayVersion);
+        Cli::command().debug_assert();
     }
 
     /// Asks a name, greets with the `greeting` variable, terminates.
@@ -953,6 +943,32 @@ mod tests {
         for path in [good, missing, failing, bad] {
             let _ = std::fs::remove_file(path);
         }
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_and_a_wrong_secret_get_different_hints() {
+        let server = relay_workflow::testing::TestServer::start(
+            relay_workflow::WorkflowServer::new()
+                .workflow("hello", hello())
+                .secret("right-secret-of-sixteen-bytes"),
+        )
+        .await;
+        let url = server.url("hello");
+        let bare = url.split('?').next().unwrap().to_owned();
+        let (code, text) = sim(&[], &bare, &[]).await;
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            text.contains("hint: the server requires its secret: end the URL with ?secret="),
+            "{text}"
+        );
+        let (code, text) = sim(&[], &format!("{bare}?secret=wrong"), &[]).await;
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            text.contains("hint: the server refused the secret in the URL"),
+            "{text}"
+        );
+        assert!(!text.contains("end the URL with"), "{text}");
         server.shutdown().await;
     }
 
