@@ -257,9 +257,10 @@ fn upgrade(args: &Upgrade) -> Result<(), String> {
     }
 
     let would = if args.dry_run { "would " } else { "" };
+    let shown = app.canonicalize().unwrap_or_else(|_| app.clone());
     println!(
         "relay-upgrade: relay-workflow {old_version} -> {new_version} in {}{}",
-        app.display(),
+        shown.display(),
         if args.dry_run {
             " (dry run: nothing changes)"
         } else {
