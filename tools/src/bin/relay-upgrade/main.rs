@@ -209,6 +209,7 @@ fn upgrade(args: &Upgrade) -> Result<(), String> {
             app.display()
         ));
     }
+    let shown = app.canonicalize().unwrap_or_else(|_| app.clone());
     let new_files = new_sdk(args.from.as_deref())?;
     let new_manifest = Manifest::of(&new_files)?;
     let app_files = read_folder(&sdk_dir)?;
@@ -251,13 +252,12 @@ fn upgrade(args: &Upgrade) -> Result<(), String> {
     if plan.is_empty() && manifest_current && config_fix == ConfigFix::Unchanged {
         println!(
             "relay-upgrade: {} already vendors relay-workflow {new_version}; nothing to do",
-            app.display()
+            shown.display()
         );
         return Ok(());
     }
 
     let would = if args.dry_run { "would " } else { "" };
-    let shown = app.canonicalize().unwrap_or_else(|_| app.clone());
     println!(
         "relay-upgrade: relay-workflow {old_version} -> {new_version} in {}{}",
         shown.display(),
