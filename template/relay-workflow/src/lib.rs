@@ -115,6 +115,7 @@
 //!
 //! A second SIGTERM or SIGINT exits at once (status 143 or 130), without draining.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
 mod admission;
